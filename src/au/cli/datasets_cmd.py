@@ -1,0 +1,24 @@
+"""``au datasets``: the data sources AU can load, and the spec syntax."""
+
+from __future__ import annotations
+
+import argparse
+
+from au.data import SOURCES
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "datasets",
+        help="list dataset sources and the spec syntax",
+        description="Dataset specs read NAME[:PATH][:KEY=VALUE]..., e.g. mnist, mnist:/data/MNIST/raw, "
+        "cifar10:cifar10.parquet, imagefolder:/data/pets:size=32x32, noise-uniform:n=2000:shape=32x32x3.",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    width = max(len(name) for name in SOURCES)
+    for name, source in SOURCES.items():
+        print(f"{name:<{width}}  {source.summary}")
+    return 0

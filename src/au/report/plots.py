@@ -1,0 +1,41 @@
+"""Figures for the report (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def training_curve(history: dict, title: str = "Training"):
+    """Loss per step (raw and smoothed) and, per epoch, train and validation accuracy."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
+    losses = np.asarray(history.get("step_loss", []), dtype=float)
+    if len(losses):
+        steps = np.arange(1, len(losses) + 1)
+        ax_loss.plot(steps, losses, color="#bbb", lw=0.6, label="per step")
+        window = max(1, len(losses) // 50)
+        if window > 1:
+            smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+            ax_loss.plot(
+                steps[window - 1 :], smooth, color="#b8860b", lw=1.5, label=f"mean of {window} steps"
+            )
+        ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel("cross-entropy")
+    ax_loss.set_title(f"{title}: loss")
+    ax_loss.legend(loc="upper right", fontsize=8)
+    epochs = history.get("epoch", [])
+    ax_acc.plot(epochs, history.get("train_accuracy", []), "o-", label="train (running, dropout on)")
+    val = [np.nan if v is None else v for v in history.get("val_accuracy", [])]
+    if any(np.isfinite(val)):
+        ax_acc.plot(epochs, val, "s-", label="validation")
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("accuracy")
+    ax_acc.set_title(f"{title}: accuracy")
+    ax_acc.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,74 @@
+"""Training settings: one frozen dataclass, defaults in one place, saved beside the outputs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+from au.errors import AUError
+
+SCHEDULES = ("cosine", "constant")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one model is trained.
+
+    Attributes
+    ----------
+    keep : float in (0, 1]
+        Stratified share of the training split to use (seeded, nested across fractions).
+    val_fraction : float in [0, 1)
+        Share of the kept examples held out as the validation carve-out (never the test split).
+    seed : int
+        Seeds the subset, the initial weights, the batch order and dropout. Same seed, same weights.
+    epochs : int
+        Passes over the kept training examples.
+    max_steps : int or None
+        Stop after this many optimiser steps even if ``epochs`` are not done.
+    batch_size : int
+    lr : float
+        Adam's peak learning rate.
+    weight_decay : float
+    schedule : {"cosine", "constant"}
+        Cosine decay of the learning rate to zero over the planned steps, or a constant rate.
+    """
+
+    keep: float = 1.0
+    val_fraction: float = 0.1
+    seed: int = 0
+    epochs: int = 3
+    max_steps: int | None = None
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.keep <= 1.0:
+            raise AUError(f"keep must be in (0, 1], got {self.keep}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise AUError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.epochs < 1:
+            raise AUError(f"epochs must be at least 1, got {self.epochs}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise AUError(f"max_steps must be at least 1, got {self.max_steps}")
+        if self.batch_size < 1:
+            raise AUError(f"batch_size must be at least 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise AUError(f"lr must be positive, got {self.lr}")
+        if self.weight_decay < 0:
+            raise AUError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.schedule not in SCHEDULES:
+            raise AUError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def updated(self, **changes) -> TrainConfig:
+        """A copy with ``changes`` applied; ``None`` values are ignored (handy for CLI flags)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -1,0 +1,233 @@
+"""The training loop: Adam on cross-entropy, seeded batch order, resumable, for any ``nn.Module``.
+
+Batches are drawn from the uint8 images and converted to float one batch at a time, so memory
+does not grow with the dataset. Epoch ``e``'s batch order is a permutation seeded by
+``(seed, e)``; dropout draws from torch's RNG, seeded by ``seed`` and saved in checkpoints. So a
+run resumed from a checkpoint ends with the same weights, bit for bit, as one never interrupted.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from au import progress
+from au.data.dataset import ImageDataset, to_tensor
+from au.errors import AUError
+from au.train.checkpoint import TrainState, load_state, save_state
+from au.train.config import TrainConfig
+from au.train.evaluate import evaluate
+
+STATE_FILE = "train-state.safetensors"
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What :func:`fit` did.
+
+    ``history`` has per-epoch lists (``epoch``, ``step``, ``train_loss``, ``train_accuracy``,
+    ``val_loss``, ``val_accuracy``, ``lr``, ``seconds``) and ``step_loss``, the loss of every step.
+    ``stopped`` says why training ended: ``"epochs"`` or ``"max_steps"``.
+    """
+
+    steps: int
+    epochs: float
+    stopped: str
+    history: dict
+    resumed_from_step: int
+
+
+def planned_steps(n_train: int, config: TrainConfig) -> tuple[int, int]:
+    """(steps per epoch, total steps) for ``n_train`` examples under ``config``."""
+    per_epoch = math.ceil(n_train / config.batch_size)
+    total = per_epoch * config.epochs
+    if config.max_steps is not None:
+        total = min(total, config.max_steps)
+    return per_epoch, total
+
+
+def learning_rate(step: int, total: int, config: TrainConfig) -> float:
+    """Learning rate at ``step`` (0-based) of ``total``: cosine decay to 0, or constant."""
+    if config.schedule == "constant" or total <= 1:
+        return config.lr
+    return 0.5 * config.lr * (1.0 + math.cos(math.pi * step / total))
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The batch order of one epoch: a permutation of 0..n-1 seeded by (seed, epoch)."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def check_model_input(model: nn.Module, data: ImageDataset) -> int:
+    """Run one example through ``model``; return its number of outputs, or fail with a clear message."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            out = model(to_tensor(data.images[:1]))
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise AUError(
+            f"the model cannot take images of shape {data.image_shape} (H, W, C) from {data.name!r}: {first}"
+        ) from None
+    finally:
+        model.train(was_training)
+    if out.ndim != 2:
+        raise AUError(f"the model must return logits of shape (N, num_classes), got shape {tuple(out.shape)}")
+    return int(out.shape[1])
+
+
+def _new_history() -> dict:
+    keys = ("epoch", "step", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+    return {
+        **{k: [] for k in keys},
+        "step_loss": [],
+        "_run": {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0},
+    }
+
+
+def fit(
+    model: nn.Module,
+    train: ImageDataset,
+    config: TrainConfig,
+    val: ImageDataset | None = None,
+    *,
+    state_dir: Path | None = None,
+    job_key: str = "",
+    checkpoint_seconds: float = 60.0,
+    show_progress: bool = True,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> FitResult:
+    """Train ``model`` in place on ``train`` with Adam and cross-entropy.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Takes float32 (N, C, H, W) in [0, 1], returns logits (N, num_classes).
+    train : ImageDataset
+        Labelled training examples (all of them are used: subset before calling).
+    config : TrainConfig
+        ``epochs``, ``max_steps``, ``batch_size``, ``lr``, ``schedule``, ``seed`` are used here.
+    val : ImageDataset, optional
+        Evaluated at the end of every epoch.
+    state_dir : Path, optional
+        Where to keep a checkpoint (every ``checkpoint_seconds`` and at each epoch's end) and to
+        resume from one written for the same ``job_key``.
+    """
+    if len(train) == 0 or not train.has_labels:
+        raise AUError(f"dataset {train.name!r} ({train.split}): training needs at least one labelled example")
+    outputs = check_model_input(model, train)
+    if int(train.labels.max()) >= outputs:
+        raise AUError(
+            f"dataset {train.name!r} has labels up to {int(train.labels.max())} but the model has {outputs} outputs; "
+            f"build the model with num_classes={train.num_classes}"
+        )
+    per_epoch, total = planned_steps(len(train), config)
+    images = torch.from_numpy(train.images)  # (N, H, W, C) uint8, shared with the dataset
+    labels = torch.from_numpy(train.labels)  # (N,) int64
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    state_path = Path(state_dir) / STATE_FILE if state_dir is not None else None
+    was_training = model.training
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        restored = load_state(state_path, model, optimizer, job_key) if state_path else None
+        step = restored.step if restored else 0
+        history = restored.history if restored else _new_history()
+        start_step = step
+        run = history["_run"]
+        last_save = time.monotonic()
+
+        def checkpoint() -> None:
+            nonlocal last_save
+            if state_path is not None:
+                save_state(state_path, model, optimizer, TrainState(step, history, job_key))
+                last_save = time.monotonic()
+
+        model.train()
+        order_epoch, order = -1, np.empty(0, dtype=np.int64)
+        tick = time.perf_counter()
+        with progress.bar(total, "train", "step", enabled=show_progress, initial=step) as pbar:
+            while step < total:
+                epoch, b = divmod(step, per_epoch)
+                if epoch != order_epoch:
+                    order_epoch, order = epoch, epoch_order(config.seed, epoch, len(train))
+                idx = torch.from_numpy(order[b * config.batch_size : (b + 1) * config.batch_size])
+                x = to_tensor(images[idx])  # (B, C, H, W) float32
+                y = labels[idx]  # (B,)
+                lr = learning_rate(step, total, config)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                optimizer.zero_grad(set_to_none=True)
+                logits = model(x)
+                loss = F.cross_entropy(logits, y)
+                loss.backward()
+                optimizer.step()
+                step += 1
+
+                loss_value = loss.item()
+                history["step_loss"].append(loss_value)
+                run["loss"] += loss_value * len(y)
+                run["correct"] += int((logits.detach().argmax(1) == y).sum())
+                run["seen"] += len(y)
+                pbar.update(1)
+                if step % per_epoch == 0 or step == total:
+                    now = time.perf_counter()
+                    run["seconds"] += now - tick
+                    tick = now
+                    _end_epoch(history, step, per_epoch, lr, model, val)
+                    pbar.set_postfix_str(_postfix(history))
+                    if on_epoch is not None:
+                        on_epoch({k: v[-1] for k, v in history.items() if isinstance(v, list) and v})
+                    checkpoint()
+                    tick = time.perf_counter()
+                elif time.monotonic() - last_save > checkpoint_seconds:
+                    run["seconds"] += time.perf_counter() - tick
+                    checkpoint()
+                    tick = time.perf_counter()
+    model.train(was_training)
+    history.pop("_run", None)
+    stopped = (
+        "max_steps"
+        if config.max_steps is not None and total == config.max_steps and total < per_epoch * config.epochs
+        else "epochs"
+    )
+    return FitResult(
+        steps=step, epochs=step / per_epoch, stopped=stopped, history=history, resumed_from_step=start_step
+    )
+
+
+def _end_epoch(
+    history: dict, step: int, per_epoch: int, lr: float, model: nn.Module, val: ImageDataset | None
+) -> None:
+    run = history["_run"]
+    history["epoch"].append(step / per_epoch)
+    history["step"].append(step)
+    history["train_loss"].append(run["loss"] / max(run["seen"], 1))
+    history["train_accuracy"].append(run["correct"] / max(run["seen"], 1))
+    history["lr"].append(lr)
+    history["seconds"].append(run["seconds"])
+    if val is not None and len(val):
+        ev = evaluate(model, val)
+        history["val_loss"].append(ev.loss)
+        history["val_accuracy"].append(ev.accuracy)
+        model.train()
+    else:
+        history["val_loss"].append(None)
+        history["val_accuracy"].append(None)
+    run.update(loss=0.0, correct=0, seen=0)
+
+
+def _postfix(history: dict) -> str:
+    text = f"loss {history['train_loss'][-1]:.4f}"
+    if history["val_accuracy"][-1] is not None:
+        text += f" val_acc {history['val_accuracy'][-1]:.4f}"
+    return text

@@ -1,0 +1,152 @@
+"""Training: seeded and bit-identical, resumable after a kill, and careful with existing run directories."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from au import AUError
+from au.runs import INCOMPLETE, MANIFEST, load_run
+from au.train import TrainConfig, fit, train_run
+from au.train.loop import STATE_FILE, learning_rate
+from conftest import make_dataset, tiny_net
+
+CONFIG = TrainConfig(epochs=3, batch_size=16, lr=0.01, val_fraction=0.2)
+
+
+def _weights(model) -> list[torch.Tensor]:
+    return [t.clone() for t in model.state_dict().values()]
+
+
+def test_same_seed_bit_identical_weights(blobs, tmp_path):
+    train, test = blobs
+    a = train_run(tiny_net(0), train, test, CONFIG, tmp_path / "a", show_progress=False)
+    b = train_run(tiny_net(0), train, test, CONFIG, tmp_path / "b", show_progress=False)
+    c = train_run(tiny_net(0), train, test, CONFIG.updated(seed=1), tmp_path / "c", show_progress=False)
+    assert a.manifest["weights"]["sha256"] == b.manifest["weights"]["sha256"]
+    assert a.manifest["weights"]["sha256"] != c.manifest["weights"]["sha256"]
+
+
+def test_training_learns_and_manifest_records_the_run(blobs, tmp_path):
+    train, test = blobs
+    result = train_run(
+        tiny_net(0), train, test, CONFIG.updated(epochs=8), tmp_path / "r", show_progress=False
+    )
+    m = json.loads((tmp_path / "r" / MANIFEST).read_text())
+    assert m["metrics"]["test_accuracy"] > 0.9
+    assert m["data"]["n_train"] + m["data"]["n_val"] == 90 and m["data"]["n_test"] == 30
+    assert m["config"]["seed"] == 0 and m["training"]["steps"] == 8 * 5
+    assert m["environment"]["versions"]["torch"].startswith(torch.__version__.split("+")[0])
+    assert len(m["weights"]["sha256"]) == 64
+    assert (tmp_path / "r" / "per_class.csv").read_text().splitlines()[
+        0
+    ] == "class,name,support,precision,recall,f1"
+    assert not (tmp_path / "r" / INCOMPLETE).exists() and not (tmp_path / "r" / STATE_FILE).exists()
+    loaded = load_run(tmp_path / "r", tiny_net(9))
+    assert all(torch.equal(p, q) for p, q in zip(_weights(loaded.model), _weights(result.model), strict=True))
+
+
+def test_resume_after_interruption_is_bit_identical(blobs, tmp_path):
+    train, test = blobs
+    whole = train_run(tiny_net(0), train, test, CONFIG, tmp_path / "whole", show_progress=False)
+
+    import au.train.run as run_module
+
+    real_fit = run_module.fit
+    calls = {"n": 0}
+
+    def killed_fit(*args, **kwargs):
+        kwargs["checkpoint_seconds"] = 0.0  # checkpoint after every step
+
+        def die(_epoch):
+            calls["n"] += 1
+            raise KeyboardInterrupt  # a kill after the first epoch
+
+        kwargs["on_epoch"] = die
+        return real_fit(*args, **kwargs)
+
+    run_module.fit = killed_fit
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_run(tiny_net(0), train, test, CONFIG, tmp_path / "cut", show_progress=False)
+    finally:
+        run_module.fit = real_fit
+    assert calls["n"] == 1
+    assert (tmp_path / "cut" / INCOMPLETE).exists() and not (tmp_path / "cut" / MANIFEST).exists()
+    with pytest.raises(AUError, match="incomplete"):
+        load_run(tmp_path / "cut")
+
+    resumed = train_run(tiny_net(0), train, test, CONFIG, tmp_path / "cut", show_progress=False)
+    assert resumed.manifest["training"]["resumed_from_step"] > 0
+    assert resumed.manifest["weights"]["sha256"] == whole.manifest["weights"]["sha256"]
+    assert resumed.manifest["metrics"] == whole.manifest["metrics"]
+
+
+def test_finished_run_is_skipped_and_a_different_job_refused(blobs, tmp_path):
+    train, test = blobs
+    out = tmp_path / "r"
+    first = train_run(tiny_net(0), train, test, CONFIG, out, show_progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    again = train_run(tiny_net(0), train, test, CONFIG, out, show_progress=False)
+    assert again.skipped and again.manifest == first.manifest
+    with pytest.raises(AUError, match="different finished run"):
+        train_run(tiny_net(0), train, test, CONFIG.updated(seed=5), out, show_progress=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_non_run_directory_is_refused(blobs, tmp_path):
+    train, test = blobs
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(AUError, match="not an AU run directory"):
+        train_run(tiny_net(0), train, test, CONFIG, tmp_path, show_progress=False)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_fit_restores_global_rng_and_respects_max_steps(blobs):
+    train, _ = blobs
+    net = tiny_net(0)
+    torch.manual_seed(0)
+    expected = torch.rand(1)
+    torch.manual_seed(0)
+    result = fit(net, train, CONFIG.updated(max_steps=4), show_progress=False)
+    assert torch.equal(torch.rand(1), expected)
+    assert result.steps == 4 and result.stopped == "max_steps" and len(result.history["step_loss"]) == 4
+
+
+def test_label_beyond_model_outputs_is_a_clear_error():
+    data = make_dataset(30, 5)
+    with pytest.raises(AUError, match="num_classes=5"):
+        fit(tiny_net(0, num_classes=3), data, CONFIG, show_progress=False)
+
+
+def test_wrong_image_shape_is_a_clear_error():
+    data = make_dataset(30, 3, shape=(12, 12, 3))
+    with pytest.raises(AUError, match="cannot take images of shape"):
+        fit(tiny_net(0), data, CONFIG, show_progress=False)
+
+
+def test_cosine_schedule():
+    config = TrainConfig(lr=1.0)
+    assert learning_rate(0, 100, config) == 1.0
+    assert learning_rate(50, 100, config) == pytest.approx(0.5)
+    assert learning_rate(99, 100, config) < 0.01
+    assert learning_rate(50, 100, config.updated(schedule="constant")) == 1.0
+
+
+@pytest.mark.parametrize(
+    "field,value", [("keep", 0.0), ("epochs", 0), ("batch_size", 0), ("schedule", "step"), ("lr", -1.0)]
+)
+def test_config_validation(field, value):
+    with pytest.raises(AUError, match=field):
+        TrainConfig(**{field: value})
+
+
+def test_history_is_json_and_per_epoch(blobs, tmp_path):
+    train, test = blobs
+    train_run(tiny_net(0), train, test, CONFIG, tmp_path / "r", show_progress=False)
+    h = json.loads((tmp_path / "r" / "history.json").read_text())
+    assert h["epoch"] == [1.0, 2.0, 3.0] and len(h["val_accuracy"]) == 3
+    assert np.isfinite(h["step_loss"]).all()
