@@ -20,7 +20,7 @@ import torch
 from torch.nn import functional as F
 
 from au import data
-from au.models import build_model
+from au.models import build_model, model_spec
 from au.train import TrainConfig, fit
 
 
@@ -50,12 +50,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="mnist-cnn")
     parser.add_argument("--data", default="mnist")
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, help="default: the model's own training batch size")
     parser.add_argument("--steps", type=int, default=150, help="optimiser steps per timed run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.batch_size is None:
+        args.batch_size = model_spec(args.model).train_defaults.get("batch_size", 128)
 
     train = data.load(args.data, "train")
     n = min(len(train), args.steps * args.batch_size)

@@ -21,8 +21,19 @@ if [ ! -d /usr/share/datasets/fashion-mnist ]; then
   fi
 fi
 
-# 2. The virtual environment and Python packages.
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+# 2. The virtual environment (Debian/Ubuntu ship venv separately) and Python packages.
+if [ ! -x .venv/bin/python ]; then
+  if ! "$PYTHON" -m venv .venv 2>/dev/null; then
+    rm -rf .venv
+    echo "setup: installing python3-venv (apt)" >&2
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$(basename "$PYTHON")-venv" >/dev/null \
+      || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+    "$PYTHON" -m venv .venv
+  fi
+fi
 stamp=.venv/.au-setup
 want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then

@@ -16,7 +16,10 @@ from torch import nn
 from au.data import ImageDataset
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_CIFAR = REPO.parent / "shared" / "data" / "cifar10-jpeg.parquet"
+# CIFAR-10 as one Parquet file, beside the project on development machines; absent elsewhere (tests skip).
+SHARED_CIFAR = Path(
+    os.environ.get("AU_CIFAR10_PARQUET", REPO.parent / "shared" / "data" / "cifar10-jpeg.parquet")
+)
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

@@ -32,7 +32,7 @@ MODELS: dict[str, ModelSpec] = {
             MnistCNN,
             (1, 28, 28),
             "two 3x3 convolutions, max-pool, two fully connected layers (Keras mnist_cnn)",
-            {"epochs": 3, "batch_size": 128, "lr": 1e-3},
+            {"epochs": 4, "batch_size": 64, "lr": 2e-3},
         ),
         ModelSpec(
             "alexnet-cifar",
