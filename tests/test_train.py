@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from au import AUError
+from au.data import ImageDataset
 from au.runs import INCOMPLETE, MANIFEST, load_run
 from au.train import TrainConfig, fit, train_run
 from au.train.loop import STATE_FILE, learning_rate
@@ -65,7 +66,7 @@ def test_resume_after_interruption_is_bit_identical(blobs, tmp_path):
             calls["n"] += 1
             raise KeyboardInterrupt  # a kill after the first epoch
 
-        kwargs["on_epoch"] = die
+        kwargs["on_eval"] = die
         return real_fit(*args, **kwargs)
 
     run_module.fit = killed_fit
@@ -150,3 +151,68 @@ def test_history_is_json_and_per_epoch(blobs, tmp_path):
     h = json.loads((tmp_path / "r" / "history.json").read_text())
     assert h["epoch"] == [1.0, 2.0, 3.0] and len(h["val_accuracy"]) == 3
     assert np.isfinite(h["step_loss"]).all()
+
+
+def _misleading_val(n: int = 60) -> ImageDataset:
+    """Noise images with random labels: validation accuracy wanders as the model learns, so training stops early."""
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, size=(n, 8, 8, 1), dtype=np.uint8)
+    labels = rng.integers(0, 3, size=n).astype(np.int64)
+    return ImageDataset(images, labels, np.array([f"v{i}" for i in range(n)]), ("c0", "c1", "c2"), "noise", "val")
+
+
+def test_early_stopping_restores_the_best_weights(blobs):
+    train, _ = blobs
+    net = tiny_net(0)
+    config = CONFIG.updated(epochs=200, lr=0.05, patience=2, eval_every=3, schedule="constant")
+    snapshots = {}
+
+    def remember(entry):
+        snapshots[entry["step"]] = [t.clone() for t in net.state_dict().values()]
+
+    result = fit(net, train, config, _misleading_val(), show_progress=False, on_eval=remember)
+    h = result.history
+    assert result.stopped == "early_stopping" and result.steps < 200 * 5
+    acc = np.array(h["val_accuracy"])
+    best = h["step"][int(np.flatnonzero(acc == acc.max())[-1])]  # the later of equal best scores
+    assert result.best_step == best
+    # the last two evaluations fell below the best one, and the model holds the best step's weights
+    assert h["step"][-1] == best + 2 * 3
+    assert all(torch.equal(p, q) for p, q in zip(net.state_dict().values(), snapshots[best], strict=True))
+
+
+def test_early_stopping_keeps_training_through_ties(blobs):
+    train, _ = blobs
+    val = make_dataset(30, 3, seed=5, split="val")  # separable: accuracy reaches 1.0 and stays
+    result = fit(tiny_net(0), train, CONFIG.updated(epochs=6, patience=1), val, show_progress=False)
+    assert result.stopped == "epochs" and result.best_step == result.steps
+
+
+def test_early_stopping_resumes_bit_identically(blobs, tmp_path):
+    train, test = blobs
+    config = CONFIG.updated(epochs=12, lr=0.05, patience=3, eval_every=2, schedule="constant")
+    whole = train_run(tiny_net(0), train, test, config, tmp_path / "whole", show_progress=False)
+    import au.train.run as run_module
+
+    real_fit = run_module.fit
+    seen = {"n": 0}
+
+    def killed_fit(*args, **kwargs):
+        def die(_entry):
+            seen["n"] += 1
+            if seen["n"] == 4:
+                raise KeyboardInterrupt
+
+        kwargs["on_eval"] = die
+        return real_fit(*args, **kwargs)
+
+    run_module.fit = killed_fit
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_run(tiny_net(0), train, test, config, tmp_path / "cut", show_progress=False)
+    finally:
+        run_module.fit = real_fit
+    resumed = train_run(tiny_net(0), train, test, config, tmp_path / "cut", show_progress=False)
+    assert resumed.manifest["training"]["resumed_from_step"] == 6  # the checkpoint before the kill
+    assert resumed.manifest["weights"]["sha256"] == whole.manifest["weights"]["sha256"]
+    assert resumed.manifest["training"]["best_step"] == whole.manifest["training"]["best_step"]

@@ -11,10 +11,10 @@ import os
 import sys
 
 from au import progress
-from au.cli import datasets_cmd, demo_cmd, models_cmd, train_cmd
+from au.cli import ablate_cmd, curve_cmd, datasets_cmd, demo_cmd, models_cmd, train_cmd
 from au.errors import AUError
 
-COMMANDS = (train_cmd, demo_cmd, datasets_cmd, models_cmd)
+COMMANDS = (train_cmd, ablate_cmd, curve_cmd, demo_cmd, datasets_cmd, models_cmd)
 
 
 class Parser(argparse.ArgumentParser):

@@ -25,3 +25,19 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
     return value
+
+
+def open_fraction(text: str) -> float:
+    """A float in (0, 1)."""
+    value = fraction(text)
+    if value >= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not in (0, 1)")
+    return value
+
+
+def fraction_list(text: str) -> tuple[float, ...]:
+    """Comma-separated floats in (0, 1], e.g. ``0.01,0.1,1``."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError("expected comma-separated numbers in (0, 1]")
+    return tuple(fraction(p) for p in parts)

@@ -83,7 +83,14 @@ class Report:
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
         plt.close(fig)
-        data = base64.b64encode(buffer.getvalue()).decode("ascii")
+        self._png(buffer.getvalue(), caption)
+
+    def image(self, path: Path, caption: str = "") -> None:
+        """Embed a PNG file as a data URI."""
+        self._png(Path(path).read_bytes(), caption)
+
+    def _png(self, png: bytes, caption: str) -> None:
+        data = base64.b64encode(png).decode("ascii")
         alt = html.escape(caption or "figure")
         cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
         self._parts.append(f'<figure><img alt="{alt}" src="data:image/png;base64,{data}">{cap}</figure>')

@@ -1,7 +1,8 @@
 """Mid-training state in one safetensors file, so a killed training resumes bit-identically.
 
 The file holds the model's parameters and buffers (``model/...``), Adam's moment tensors
-(``optim/<param index>/<name>``) and the torch RNG state (``rng/torch``); its metadata holds the
+(``optim/<param index>/<name>``), the torch RNG state (``rng/torch``) and, under early stopping,
+the best weights so far (``best/...``); its metadata holds the
 step reached, the history so far and a key identifying the job. It is replaced atomically, so a
 kill at any moment leaves either the previous state or the new one.
 """
@@ -23,6 +24,7 @@ class TrainState:
     step: int
     history: dict
     job_key: str
+    best: dict[str, torch.Tensor] | None = None
 
 
 def save_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: TrainState) -> None:
@@ -35,6 +37,8 @@ def save_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, s
             else:
                 scalars.setdefault(str(pid), {})[name] = value
     tensors["rng/torch"] = torch.get_rng_state()
+    for k, v in (state.best or {}).items():
+        tensors[f"best/{k}"] = v.contiguous()
     meta = {
         "step": str(state.step),
         "history": json.dumps(state.history),
@@ -75,4 +79,7 @@ def load_state(
         optim_state.setdefault(int(pid), {}).update(values)
     optimizer.load_state_dict({"state": optim_state, "param_groups": optimizer.state_dict()["param_groups"]})
     torch.set_rng_state(tensors["rng/torch"])
-    return TrainState(step=int(meta["step"]), history=json.loads(meta["history"]), job_key=job_key)
+    best = {k[len("best/") :]: v for k, v in tensors.items() if k.startswith("best/")}
+    return TrainState(
+        step=int(meta["step"]), history=json.loads(meta["history"]), job_key=job_key, best=best or None
+    )

@@ -31,6 +31,14 @@ class TrainConfig:
     weight_decay : float
     schedule : {"cosine", "constant"}
         Cosine decay of the learning rate to zero over the planned steps, or a constant rate.
+    eval_every : int or None
+        Steps between validation evaluations; ``None`` evaluates at the end of every epoch.
+    patience : int or None
+        Early stopping: stop after this many validation evaluations below the best validation
+        accuracy, and restore the weights of the best evaluation (the later one on ties). ``None``
+        trains the full budget.
+    class_keep : tuple of (class, fraction) pairs
+        Per-class keep-fractions that replace ``keep`` for those classes (class-composition ablation).
     """
 
     keep: float = 1.0
@@ -42,6 +50,9 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     schedule: str = "cosine"
+    eval_every: int | None = None
+    patience: int | None = None
+    class_keep: tuple[tuple[int, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not 0.0 < self.keep <= 1.0:
@@ -58,11 +69,19 @@ class TrainConfig:
             raise AUError(f"lr must be positive, got {self.lr}")
         if self.weight_decay < 0:
             raise AUError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.eval_every is not None and self.eval_every < 1:
+            raise AUError(f"eval_every must be at least 1, got {self.eval_every}")
+        if self.patience is not None and self.patience < 1:
+            raise AUError(f"patience must be at least 1, got {self.patience}")
+        object.__setattr__(self, "class_keep", tuple((int(k), float(f)) for k, f in self.class_keep))
         if self.schedule not in SCHEDULES:
             raise AUError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """JSON-ready: the form written to manifests."""
+        values = asdict(self)
+        values["class_keep"] = [list(pair) for pair in self.class_keep]
+        return values
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:

@@ -33,14 +33,18 @@ STATE_FILE = "train-state.safetensors"
 class FitResult:
     """What :func:`fit` did.
 
-    ``history`` has per-epoch lists (``epoch``, ``step``, ``train_loss``, ``train_accuracy``,
-    ``val_loss``, ``val_accuracy``, ``lr``, ``seconds``) and ``step_loss``, the loss of every step.
-    ``stopped`` says why training ended: ``"epochs"`` or ``"max_steps"``.
+    ``history`` has one entry per validation point in lists ``epoch`` (fractional), ``step``,
+    ``train_loss`` and ``train_accuracy`` (running, since the previous point), ``val_loss``,
+    ``val_accuracy``, ``lr``, ``seconds``; ``step_loss`` holds every step's loss.
+    ``stopped`` says why training ended: ``"epochs"``, ``"max_steps"`` or ``"early_stopping"``.
+    ``best_step`` is the step whose weights the model holds at the end (the last step unless
+    early stopping restored an earlier, better one).
     """
 
     steps: int
     epochs: float
     stopped: str
+    best_step: int
     history: dict
     resumed_from_step: int
 
@@ -91,6 +95,7 @@ def _new_history() -> dict:
         **{k: [] for k in keys},
         "step_loss": [],
         "_run": {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0},
+        "_stop": {"best_accuracy": None, "best_step": 0, "bad": 0, "stopped": None},
     }
 
 
@@ -104,7 +109,7 @@ def fit(
     job_key: str = "",
     checkpoint_seconds: float = 60.0,
     show_progress: bool = True,
-    on_epoch: Callable[[dict], None] | None = None,
+    on_eval: Callable[[dict], None] | None = None,
 ) -> FitResult:
     """Train ``model`` in place on ``train`` with Adam and cross-entropy.
 
@@ -115,12 +120,16 @@ def fit(
     train : ImageDataset
         Labelled training examples (all of them are used: subset before calling).
     config : TrainConfig
-        ``epochs``, ``max_steps``, ``batch_size``, ``lr``, ``schedule``, ``seed`` are used here.
+        ``epochs``, ``max_steps``, ``batch_size``, ``lr``, ``schedule``, ``seed``, ``eval_every``
+        and ``patience`` are used here.
     val : ImageDataset, optional
-        Evaluated at the end of every epoch.
+        Evaluated every ``config.eval_every`` steps (default: every epoch); early stopping watches
+        its accuracy.
     state_dir : Path, optional
-        Where to keep a checkpoint (every ``checkpoint_seconds`` and at each epoch's end) and to
-        resume from one written for the same ``job_key``.
+        Where to keep a checkpoint (every ``checkpoint_seconds`` and at each validation point) and
+        to resume from one written for the same ``job_key``.
+    on_eval : callable, optional
+        Called with the newest history entry at each validation point.
     """
     if len(train) == 0 or not train.has_labels:
         raise AUError(f"dataset {train.name!r} ({train.split}): training needs at least one labelled example")
@@ -131,6 +140,8 @@ def fit(
             f"build the model with num_classes={train.num_classes}"
         )
     per_epoch, total = planned_steps(len(train), config)
+    interval = config.eval_every or per_epoch
+    early = config.patience is not None and val is not None and len(val) > 0
     images = torch.from_numpy(train.images)  # (N, H, W, C) uint8, shared with the dataset
     labels = torch.from_numpy(train.labels)  # (N,) int64
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -142,21 +153,22 @@ def fit(
         restored = load_state(state_path, model, optimizer, job_key) if state_path else None
         step = restored.step if restored else 0
         history = restored.history if restored else _new_history()
+        best = restored.best if restored else None  # the best weights so far, under early stopping
         start_step = step
-        run = history["_run"]
+        run, stop = history["_run"], history["_stop"]
         last_save = time.monotonic()
 
         def checkpoint() -> None:
             nonlocal last_save
             if state_path is not None:
-                save_state(state_path, model, optimizer, TrainState(step, history, job_key))
+                save_state(state_path, model, optimizer, TrainState(step, history, job_key, best))
                 last_save = time.monotonic()
 
         model.train()
         order_epoch, order = -1, np.empty(0, dtype=np.int64)
         tick = time.perf_counter()
         with progress.bar(total, "train", "step", enabled=show_progress, initial=step) as pbar:
-            while step < total:
+            while step < total and stop["stopped"] is None:
                 epoch, b = divmod(step, per_epoch)
                 if epoch != order_epoch:
                     order_epoch, order = epoch, epoch_order(config.seed, epoch, len(train))
@@ -179,33 +191,43 @@ def fit(
                 run["correct"] += int((logits.detach().argmax(1) == y).sum())
                 run["seen"] += len(y)
                 pbar.update(1)
-                if step % per_epoch == 0 or step == total:
+                if step % interval == 0 or step == total:
                     now = time.perf_counter()
                     run["seconds"] += now - tick
-                    tick = now
-                    _end_epoch(history, step, per_epoch, lr, model, val)
+                    _validation_point(history, step, per_epoch, lr, model, val)
+                    if early:
+                        best = _watch(history, step, model, best, config.patience)
                     pbar.set_postfix_str(_postfix(history))
-                    if on_epoch is not None:
-                        on_epoch({k: v[-1] for k, v in history.items() if isinstance(v, list) and v})
+                    if on_eval is not None:
+                        on_eval({k: v[-1] for k, v in history.items() if isinstance(v, list) and v})
                     checkpoint()
                     tick = time.perf_counter()
                 elif time.monotonic() - last_save > checkpoint_seconds:
                     run["seconds"] += time.perf_counter() - tick
                     checkpoint()
                     tick = time.perf_counter()
+    if early and best is not None and stop["best_step"] != step:
+        model.load_state_dict(best)
     model.train(was_training)
     history.pop("_run", None)
-    stopped = (
-        "max_steps"
-        if config.max_steps is not None and total == config.max_steps and total < per_epoch * config.epochs
-        else "epochs"
-    )
+    stop = history.pop("_stop")
+    if stop["stopped"] is None:
+        budget_cut = (
+            config.max_steps is not None and total == config.max_steps and total < per_epoch * config.epochs
+        )
+        stop["stopped"] = "max_steps" if budget_cut else "epochs"
+    best_step = stop["best_step"] if early and best is not None else step
     return FitResult(
-        steps=step, epochs=step / per_epoch, stopped=stopped, history=history, resumed_from_step=start_step
+        steps=step,
+        epochs=step / per_epoch,
+        stopped=stop["stopped"],
+        best_step=best_step,
+        history=history,
+        resumed_from_step=start_step,
     )
 
 
-def _end_epoch(
+def _validation_point(
     history: dict, step: int, per_epoch: int, lr: float, model: nn.Module, val: ImageDataset | None
 ) -> None:
     run = history["_run"]
@@ -224,6 +246,25 @@ def _end_epoch(
         history["val_loss"].append(None)
         history["val_accuracy"].append(None)
     run.update(loss=0.0, correct=0, seen=0)
+
+
+def _watch(history: dict, step: int, model: nn.Module, best: dict | None, patience: int) -> dict | None:
+    """Early stopping on validation accuracy: keep the weights of the best evaluation, the later one on a
+    tie, and stop after ``patience`` evaluations below it.
+
+    Accuracy, not loss: on the small validation carve-outs of small subsets the loss rises from
+    over-confidence on one or two examples long before accuracy stops improving, and stopping on it
+    leaves those models under-trained. Taking the later of equal scores keeps training through plateaus.
+    """
+    stop = history["_stop"]
+    accuracy = history["val_accuracy"][-1]
+    if stop["best_accuracy"] is None or accuracy >= stop["best_accuracy"]:
+        stop.update(best_accuracy=accuracy, best_step=step, bad=0)
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    stop["bad"] += 1
+    if stop["bad"] >= patience:
+        stop["stopped"] = "early_stopping"
+    return best
 
 
 def _postfix(history: dict) -> str:

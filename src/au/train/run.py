@@ -131,7 +131,9 @@ def train_run(
         progress.note(f"{out}: this run is already complete; nothing to do")
         return RunResult(out, finished, load_run(out, model).model, None, skipped=True)
 
-    subset = keep_subset(train_split.labels, config.keep, config.seed, config.val_fraction)
+    subset = keep_subset(
+        train_split.labels, config.keep, config.seed, config.val_fraction, dict(config.class_keep) or None
+    )
     train = train_split.subset(subset.train, "train")
     val = train_split.subset(subset.val, "val")
     out.mkdir(parents=True, exist_ok=True)
@@ -175,12 +177,14 @@ def train_run(
             "train_split_sha256": train_split.fingerprint(),
             "test_split_sha256": test_split.fingerprint(),
             "train_ids_sha256": hashlib.sha256("\n".join(train.ids.tolist()).encode()).hexdigest(),
+            "train_class_counts": train.class_counts().tolist(),
         },
         "config": config.to_dict(),
         "training": {
             "steps": result.steps,
             "epochs": result.epochs,
             "stopped": result.stopped,
+            "best_step": result.best_step,
             "resumed_from_step": result.resumed_from_step,
             "train_seconds": result.history["seconds"][-1] if result.history["seconds"] else 0.0,
             "wall_seconds": wall,

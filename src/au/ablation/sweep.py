@@ -1,0 +1,168 @@
+"""A whole sweep into one directory: resumable, refusing to mix with a different sweep, optionally parallel.
+
+Layout of a sweep directory::
+
+    sweep.json        the sweep's identity (config and data hashes) and status: running | complete
+    trials/<name>/    one run directory per trial (see au.runs), e.g. trials/f0.01-t2
+    trials.parquet    one row per finished trial (see au.ablation.table), rewritten after each trial
+
+A sweep killed at any moment and re-run with the same arguments skips finished trials, resumes the
+interrupted ones from their checkpoints and ends with the same table as an uninterrupted sweep.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from datetime import UTC, datetime
+from multiprocessing import get_context
+from pathlib import Path
+
+import pyarrow as pa
+import torch
+
+from au import progress
+from au.ablation.config import SweepConfig
+from au.ablation.table import TRIALS_FILE, read_trials, write_trials
+from au.ablation.trials import ModelFactory, TrialSpec, plan_trials, registry_factory, run_trial, trial_row
+from au.data.dataset import ImageDataset
+from au.data.registry import load_train_test
+from au.errors import AUError
+from au.manifest import environment, read_json, write_json
+from au.runs import MANIFEST
+
+SWEEP_FILE = "sweep.json"
+
+
+def _claim(out: Path, identity: dict) -> None:
+    """Make ``out`` this sweep's directory, or refuse if it holds anything else."""
+    path = out / SWEEP_FILE
+    if path.is_file():
+        existing = read_json(path, "sweep description")
+        if existing.get("identity") != identity:
+            old = existing.get("identity", {})
+            differing = sorted(k for k in set(old) | set(identity) if old.get(k) != identity.get(k))
+            raise AUError(
+                f"{out} holds a different sweep ({', '.join(differing)} differ); "
+                "choose another --out, or delete that directory to start over"
+            )
+        return
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise AUError(f"{out} exists and is not an AU sweep directory; choose an empty or new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(path, {"format": "au-sweep/1", "identity": identity, "status": "running", "started": _now()})
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# Worker processes keep the data and factory they were started with (sent once, not once per trial).
+_WORKER: dict = {}
+
+
+def _init_worker(sweep, out, train, test, factory, threads) -> None:
+    torch.set_num_threads(threads)
+    os.environ["AU_PROGRESS"] = "0"
+    _WORKER.update(sweep=sweep, out=out, train=train, test=test, factory=factory)
+
+
+def _worker_trial(spec: TrialSpec) -> dict:
+    w = _WORKER
+    return run_trial(spec, w["sweep"], w["out"], w["train"], w["test"], w["factory"])
+
+
+def run_sweep(
+    sweep: SweepConfig,
+    out: Path,
+    *,
+    train: ImageDataset | None = None,
+    test: ImageDataset | None = None,
+    factory: ModelFactory | None = None,
+    workers: int = 1,
+    threads: int | None = None,
+    show_progress: bool = True,
+) -> pa.Table:
+    """Run (or finish) every trial of ``sweep`` into ``out`` and return the complete trials table.
+
+    Parameters
+    ----------
+    sweep : SweepConfig
+    out : Path
+        The sweep directory.
+    train, test : ImageDataset, optional
+        The full training and test splits; default: loaded from ``sweep.data``.
+    factory : callable, optional
+        ``(input_shape, num_classes, seed) -> nn.Module`` for your own architecture; default: the
+        registry model ``sweep.model``. With ``workers > 1`` it must be picklable (a module-level
+        function or ``functools.partial`` of one).
+    workers : int
+        Trials run at once, each in its own process.
+    threads : int, optional
+        Torch threads per trial; default: CPU cores // workers. Recorded in each row (bit-identical
+        results need the same count).
+    """
+    out = Path(out)
+    if workers < 1:
+        raise AUError(f"--workers must be at least 1, got {workers}")
+    if train is None or test is None:
+        train, test = load_train_test(sweep.data)
+    factory = factory or registry_factory(sweep.model)
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    specs = plan_trials(sweep, train.labels)
+    identity = {
+        **sweep.to_dict(),
+        "data_train_sha256": train.fingerprint(),
+        "data_test_sha256": test.fingerprint(),
+    }
+    _claim(out, identity)
+
+    rows, pending = [], []
+    for spec in specs:
+        run_dir = out / "trials" / spec.name
+        if (run_dir / MANIFEST).is_file():
+            rows.append(trial_row(spec, out, run_dir))
+        else:
+            pending.append(spec)
+    table_path = out / TRIALS_FILE
+    write_trials(table_path, rows, len(specs))
+    if pending:
+        progress.note(
+            f"[ablate] {len(rows)} of {len(specs)} trials done; running {len(pending)} "
+            f"({workers} worker{'s' if workers > 1 else ''}, {threads} thread{'s' if threads > 1 else ''} each)"
+        )
+    with progress.bar(len(specs), "trials", "trial", enabled=show_progress, initial=len(rows)) as bar:
+        if workers == 1:
+            previous = torch.get_num_threads()
+            torch.set_num_threads(threads)
+            try:
+                for spec in pending:
+                    rows.append(
+                        run_trial(spec, sweep, out, train, test, factory, show_progress=show_progress)
+                    )
+                    write_trials(table_path, rows, len(specs))
+                    bar.update(1)
+            finally:
+                torch.set_num_threads(previous)
+        elif pending:
+            context = get_context("spawn")
+            args = (sweep, out, train, test, factory, threads)
+            with ProcessPoolExecutor(
+                workers, mp_context=context, initializer=_init_worker, initargs=args
+            ) as pool:
+                futures = {pool.submit(_worker_trial, spec) for spec in pending}
+                try:
+                    while futures:
+                        finished, futures = wait(futures, return_when=FIRST_COMPLETED)
+                        for future in finished:
+                            rows.append(future.result())
+                            write_trials(table_path, rows, len(specs))
+                            bar.update(1)
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+    description = read_json(out / SWEEP_FILE, "sweep description")
+    if description.get("status") != "complete":
+        description.update(status="complete", finished=_now(), environment=environment())
+        write_json(out / SWEEP_FILE, description)
+    return read_trials(table_path)
