@@ -20,6 +20,7 @@ import torch
 from torch.nn import functional as F
 
 from au import data
+from au.allocator import tune_malloc
 from au.models import build_model, model_spec
 from au.train import TrainConfig, fit
 
@@ -54,8 +55,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150, help="optimiser steps per timed run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--default-malloc", action="store_true", help="keep glibc's default thresholds")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if not args.default_malloc:
+        tune_malloc()  # as the au command does; applies to every method alike
     if args.batch_size is None:
         args.batch_size = model_spec(args.model).train_defaults.get("batch_size", 128)
 

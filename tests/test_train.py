@@ -158,7 +158,9 @@ def _misleading_val(n: int = 60) -> ImageDataset:
     rng = np.random.default_rng(5)
     images = rng.integers(0, 256, size=(n, 8, 8, 1), dtype=np.uint8)
     labels = rng.integers(0, 3, size=n).astype(np.int64)
-    return ImageDataset(images, labels, np.array([f"v{i}" for i in range(n)]), ("c0", "c1", "c2"), "noise", "val")
+    return ImageDataset(
+        images, labels, np.array([f"v{i}" for i in range(n)]), ("c0", "c1", "c2"), "noise", "val"
+    )
 
 
 def test_early_stopping_restores_the_best_weights(blobs):

@@ -13,10 +13,12 @@ from pathlib import Path
 
 from au import data, progress
 from au.ablation import SWEEP_TRAINING, SweepConfig, run_sweep
+from au.activations import RecordConfig, record
 from au.curves import CurveOptions, analyse_sweep, sentences
 from au.data import ImageDataset
 from au.manifest import read_json, write_json
 from au.models import build_model, model_spec
+from au.ood.scoring import DEFAULT_OOD, ScoreConfig, read_scores, score_run
 from au.report import Report, plots
 from au.train import RunResult, TrainConfig, train_run
 
@@ -37,6 +39,11 @@ class DemoConfig:
     sweep_max_steps: int = 300
     sweep_holdout_max: float = 0.02
     workers: int = 2
+    record_layers: tuple[str, ...] = ("conv1", "conv2", "fc1", "fc1_relu", "logits")
+    record_limit: int | None = None
+    score_ood: tuple[str, ...] = DEFAULT_OOD
+    score_limit: int | None = 2000
+    score_fit_limit: int | None = 20000
 
 
 def _train_stage(config: DemoConfig, train: ImageDataset, test: ImageDataset, report: Report) -> RunResult:
@@ -146,6 +153,104 @@ def _ablation_stage(config: DemoConfig, train: ImageDataset, test: ImageDataset,
     return fits
 
 
+def _record_stage(
+    config: DemoConfig, trained: RunResult, train: ImageDataset, test: ImageDataset, report: Report
+) -> dict[str, Path]:
+    """Pooled activations of the trained model on the train and test splits, for the per-input stages."""
+    paths = {}
+    rows = []
+    for split in (train, test):
+        out = config.out / "acts" / split.split
+        progress.note(f"[demo] recording {', '.join(config.record_layers)} on {split.split} -> {out}")
+        manifest = record(
+            trained.model,
+            split,
+            out,
+            RecordConfig(layers=config.record_layers, pool="avg", dtype="float16", limit=config.record_limit),
+            model_name=config.model,
+            weights_sha256=trained.manifest["weights"]["sha256"],
+            run_dir=str(trained.path),
+        )
+        paths[split.split] = out
+        size = sum(p["bytes"] for p in manifest["parts"])
+        rows.append([split.split, manifest["rows"], len(manifest["parts"]), size / 1e6, manifest["seconds"]])
+    report.heading("Recorded activations")
+    report.paragraph(
+        f"Layers {', '.join(config.record_layers)} of the trained model, average-pooled over space and stored as "
+        "float16 Parquet (one row per example, one fixed-size list column per layer), for the per-input stages."
+    )
+    report.table(["split", "rows", "parts", "MB", "seconds"], rows, digits=1)
+    return paths
+
+
+def _score_stage(
+    config: DemoConfig,
+    trained: RunResult,
+    train: ImageDataset,
+    test: ImageDataset,
+    acts: dict[str, Path],
+    report: Report,
+) -> dict:
+    """Every coverage detector, fitted on the recorded training activations, against the OOD sets."""
+    out = config.out / "scores"
+    progress.note(f"[demo] coverage scores: {len(config.score_ood)} OOD sets -> {out}")
+    ood = [data.load(spec, "test" if "test" in data.splits(spec) else "all") for spec in config.score_ood]
+    # a shortened demo (--record-limit) records fewer training rows: size the validation and held-out sets to them
+    rows = min(len(train), config.record_limit or len(train), config.score_fit_limit or len(train))
+    val_size = min(1000, max(10, rows // 10))
+    score_config = ScoreConfig(
+        limit=config.score_limit,
+        fit_limit=config.score_fit_limit,
+        val_size=val_size,
+        seed=config.seed,
+        params={"parzen_lsh": {"heldout": min(1000, max(10, (rows - val_size) // 4))}},
+    )
+    result = score_run(
+        trained.model,
+        train,
+        test,
+        ood,
+        out,
+        score_config,
+        acts=acts["train"],
+        model_name=config.model,
+        weights_sha256=trained.manifest["weights"]["sha256"],
+        run_dir=str(trained.path),
+    )
+    table, _ = read_scores(out)
+    scored = ", ".join(f"{s['rows']:,} {s['dataset']}" for s in result["sets"])
+    detectors = list(result["detectors"])
+    ood_names = [s["dataset"] for s in result["sets"] if s["is_ood"]]
+    report.heading("Coverage scores and out-of-distribution detection")
+    report.paragraph(
+        f"Each detector is fitted on {result['in_distribution']['n_fit']:,} training examples (features of layer "
+        f"{result['layer']}, or the logits, or the images themselves) and scores "
+        f"{scored} inputs; higher means better "
+        "covered by the training data. AUROC separates the in-distribution test inputs from each OOD set; the "
+        "last column separates correct from wrong predictions on the test inputs."
+    )
+    report.table(
+        ["detector", *ood_names, "misclassification"],
+        [
+            [name, *(m["ood"][o]["auroc"] for o in ood_names), m["misclassification_auroc"]]
+            for name, m in result["detectors"].items()
+        ],
+        caption="AUROC per detector and OOD set",
+    )
+    report.table(
+        ["detector", *ood_names],
+        [
+            [name, *(m["ood"][o]["fpr_at_95_tpr"] for o in ood_names)]
+            for name, m in result["detectors"].items()
+        ],
+        caption="False positive rate at 95% true positive rate (lower is better)",
+    )
+    report.figure(
+        plots.roc_curves(table, detectors), "ROC curves: in-distribution test inputs against each OOD set"
+    )
+    return result
+
+
 def run_demo(config: DemoConfig) -> Path:
     """Run every demo stage into ``config.out`` and return the path of ``report.html``."""
     out = Path(config.out)
@@ -159,6 +264,8 @@ def run_demo(config: DemoConfig) -> Path:
         "(how accuracy grows with training data) and per input (how well the training data covers it)."
     )
     train, test = data.load_train_test(config.data)
-    _train_stage(config, train, test, report)
+    trained = _train_stage(config, train, test, report)
     _ablation_stage(config, train, test, report)
+    acts = _record_stage(config, trained, train, test, report)
+    _score_stage(config, trained, train, test, acts, report)
     return report.write(out / "report.html")

@@ -13,6 +13,7 @@ interrupted ones from their checkpoints and ends with the same table as an unint
 from __future__ import annotations
 
 import os
+import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from datetime import UTC, datetime
 from multiprocessing import get_context
@@ -61,7 +62,24 @@ def _now() -> str:
 _WORKER: dict = {}
 
 
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this worker when the sweep process dies, even by SIGKILL.
+
+    Without it, workers of a killed sweep keep training their trials for hours, unseen.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        PR_SET_PDEATHSIG = 1
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):  # no prctl: workers end when their queue closes instead
+            pass
+
+
 def _init_worker(sweep, out, train, test, factory, threads) -> None:
+    _die_with_parent()
     torch.set_num_threads(threads)
     os.environ["AU_PROGRESS"] = "0"
     _WORKER.update(sweep=sweep, out=out, train=train, test=test, factory=factory)

@@ -11,10 +11,11 @@ import os
 import sys
 
 from au import progress
-from au.cli import ablate_cmd, curve_cmd, datasets_cmd, demo_cmd, models_cmd, train_cmd
+from au.allocator import tune_malloc
+from au.cli import ablate_cmd, curve_cmd, datasets_cmd, demo_cmd, models_cmd, record_cmd, score_cmd, train_cmd
 from au.errors import AUError
 
-COMMANDS = (train_cmd, ablate_cmd, curve_cmd, demo_cmd, datasets_cmd, models_cmd)
+COMMANDS = (train_cmd, ablate_cmd, curve_cmd, record_cmd, score_cmd, demo_cmd, datasets_cmd, models_cmd)
 
 
 class Parser(argparse.ArgumentParser):
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.quiet:
         progress.set_enabled(False)
+    tune_malloc()
     prog = f"au {args.command}"
     try:
         if args.threads is not None:
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             import torch
 
             torch.set_num_threads(args.threads)
-        return int(args.run(args) or 0)
+        return int(args.handler(args) or 0)
     except AUError as e:
         if os.environ.get("AU_DEBUG"):
             raise

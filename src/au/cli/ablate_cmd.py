@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--threads-per-trial", type=positive_int, help="torch threads per trial (default: cores / workers)"
     )
-    p.set_defaults(run=run)
+    p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

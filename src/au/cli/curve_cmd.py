@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="fit on fractions <= this for the held-out check",
     )
     p.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap resamples (default 1000)")
-    p.set_defaults(run=run)
+    p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Dataset specs read NAME[:PATH][:KEY=VALUE]..., e.g. mnist, mnist:/data/MNIST/raw, "
         "cifar10:cifar10.parquet, imagefolder:/data/pets:size=32x32, noise-uniform:n=2000:shape=32x32x3.",
     )
-    p.set_defaults(run=run)
+    p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

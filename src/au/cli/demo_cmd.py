@@ -13,8 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="run the whole pipeline on MNIST and write report.html",
-        description="Train mnist-cnn on MNIST and write a self-contained report.html with test accuracy, "
-        "per-class metrics and the training curve. Resumable: re-run the same command after an interruption.",
+        description="Train mnist-cnn on MNIST, run a reduced data-ablation sweep and fit its learning curve, record "
+        "the model's activations, and write a self-contained report.html. Resumable: re-run the same command "
+        "after an interruption.",
     )
     p.add_argument("--out", type=Path, default=DemoConfig.out, help="output directory (default runs/demo)")
     p.add_argument("--seed", type=int, default=0)
@@ -23,12 +24,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--epochs", type=positive_int, help="training epochs (default: the model's own)")
     p.add_argument("--max-steps", type=positive_int, help="cap on training steps (a quicker demo)")
-    p.set_defaults(run=run)
+    p.add_argument("--record-limit", type=positive_int, help="record only the first N examples of each split")
+    p.add_argument(
+        "--score-limit",
+        type=positive_int,
+        default=DemoConfig.score_limit,
+        help=f"inputs scored per set by the coverage detectors (default {DemoConfig.score_limit})",
+    )
+    p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     report = run_demo(
-        DemoConfig(out=args.out, seed=args.seed, keep=args.keep, epochs=args.epochs, max_steps=args.max_steps)
+        DemoConfig(
+            out=args.out,
+            seed=args.seed,
+            keep=args.keep,
+            epochs=args.epochs,
+            max_steps=args.max_steps,
+            record_limit=args.record_limit,
+            score_limit=args.score_limit,
+        )
     )
     print(f"report: {report}")
     return 0

@@ -9,7 +9,7 @@ from au.models import MODELS, build_model, layer_output_shapes
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list registered models and their layers", description=__doc__)
-    p.set_defaults(run=run)
+    p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

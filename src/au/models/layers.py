@@ -38,3 +38,10 @@ def layer_output_shapes(model: nn.Module, input_shape: tuple[int, int, int]) -> 
             handle.remove()
         model.train(was_training)
     return shapes
+
+
+def weighted_layers(model: nn.Module) -> list[str]:
+    """Named layers with weights of their own, before ``logits`` (all of them when there is no ``logits``)."""
+    names = layer_names(model)
+    names = names[: names.index("logits")] if "logits" in names else names
+    return [n for n in names if any(True for _ in model.get_submodule(n).parameters(recurse=False))]

@@ -51,6 +51,15 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def state_sha256(model: nn.Module) -> str:
+    """SHA-256 of a model's state dict (names and tensor bytes): identifies weights held in memory."""
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def save_weights(model: nn.Module, path: Path, extra: dict[str, str] | None = None) -> str:
     """Write the model's state dict to ``path`` (atomically) and return the file's SHA-256."""
     path = Path(path)

@@ -39,3 +39,30 @@ def training_curve(history: dict, title: str = "Training"):
     ax_acc.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def roc_curves(table, detectors, title: str = "ROC"):
+    """One panel per OOD set of a scores table: ROC curve of every detector (in-distribution = positive)."""
+    from sklearn.metrics import roc_curve
+
+    is_ood = table.column("is_ood").to_numpy(zero_copy_only=False)
+    dataset = np.asarray(table.column("dataset").to_pylist())
+    ood_names = list(dict.fromkeys(dataset[is_ood]))
+    cols = min(3, max(1, len(ood_names)))
+    rows = -(-len(ood_names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.8 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, ood_names, strict=False):
+        keep = ~is_ood | (dataset == name)
+        for det in detectors:
+            s = table.column(det).to_numpy()[keep]
+            fpr, tpr, _ = roc_curve((~is_ood[keep]).astype(int), s)
+            ax.plot(fpr, tpr, lw=1.2, label=det)
+        ax.plot([0, 1], [0, 1], color="#ccc", lw=0.8, ls="--")
+        ax.set_title(f"{title}: {name}", fontsize=9)
+        ax.set_xlabel("false positive rate (OOD accepted)")
+        ax.set_ylabel("true positive rate (in-dist. accepted)")
+    for ax in list(axes.flat)[len(ood_names) :]:
+        ax.axis("off")
+    axes.flat[0].legend(loc="lower right", fontsize=7)
+    fig.tight_layout()
+    return fig

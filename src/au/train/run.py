@@ -21,7 +21,7 @@ from au.data.dataset import ImageDataset
 from au.data.subsets import keep_subset
 from au.errors import AUError
 from au.manifest import environment, read_json, write_json
-from au.models.weights import model_identity, save_weights
+from au.models.weights import model_identity, save_weights, state_sha256
 from au.runs import HISTORY, INCOMPLETE, MANIFEST, PER_CLASS, RUN_FORMAT, WEIGHTS, read_manifest
 from au.train.config import TrainConfig
 from au.train.evaluate import Evaluation, evaluate
@@ -39,14 +39,6 @@ class RunResult:
     skipped: bool
 
 
-def _state_hash(model: nn.Module) -> str:
-    h = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        h.update(name.encode())
-        h.update(tensor.detach().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
 def job_identity(
     model: nn.Module, train: ImageDataset, test: ImageDataset, config: TrainConfig, model_name: str
 ) -> dict:
@@ -54,7 +46,7 @@ def job_identity(
     return {
         "model": model_name,
         "model_identity": model_identity(model),
-        "initial_weights_sha256": _state_hash(model),
+        "initial_weights_sha256": state_sha256(model),
         "data_train_sha256": train.fingerprint(),
         "data_test_sha256": test.fingerprint(),
         "config": config.to_dict(),

@@ -1,0 +1,59 @@
+"""Helpers for the detectors that run the model themselves: batching images and input pre-processing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from au.data.dataset import to_tensor
+from au.errors import AUError
+
+
+def check_images(images, who: str, shape: tuple | None = None) -> np.ndarray:
+    """uint8 images (N, H, W, C), of ``shape`` (H, W, C) when given."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise AUError(f"{who}: images must be uint8 (N, H, W, C), got {images.dtype} {images.shape}")
+    if shape is not None and tuple(images.shape[1:]) != tuple(shape):
+        raise AUError(
+            f"{who}: images have shape {images.shape[1:]} (H, W, C), but the detector was fitted on {tuple(shape)}"
+        )
+    return images
+
+
+def batches(images: np.ndarray, size: int) -> Iterator[torch.Tensor]:
+    for lo in range(0, len(images), size):
+        yield to_tensor(images[lo : lo + size])
+
+
+def sign_step(
+    x: torch.Tensor, objective: Callable[[torch.Tensor], torch.Tensor], epsilon: float
+) -> torch.Tensor:
+    """x - epsilon * sign(d objective / dx): one signed gradient step that *decreases* ``objective``.
+
+    Only the input's gradient is computed; the model's parameters collect none.
+    """
+    if epsilon == 0:
+        return x.detach()
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(objective(x).sum(), x)
+    return (x - epsilon * grad.sign()).detach()
+
+
+class EvalMode:
+    """Put a model in eval mode for a block and restore its flag afterwards."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+
+    def __enter__(self) -> nn.Module:
+        self.was_training = self.model.training
+        self.model.eval()
+        return self.model
+
+    def __exit__(self, *exc) -> None:
+        self.model.train(self.was_training)

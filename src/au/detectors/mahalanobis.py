@@ -1,0 +1,65 @@
+"""Mahalanobis distance to class-conditional Gaussians with one tied covariance (Lee et al. 2018, arXiv 1807.03888)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.covariance import ledoit_wolf
+
+from au.detectors.base import Detector
+
+
+class Mahalanobis(Detector):
+    """score(z) = max_c -(z - mu_c)^T Sigma^-1 (z - mu_c), on one layer's (spatially pooled) features.
+
+    ``mu_c`` are the class means of the training features and ``Sigma`` their tied covariance
+    ``1/N sum_c sum_{i in c} (z_i - mu_c)(z_i - mu_c)^T``, as in the paper. By default this is the
+    paper's feature-space score on the penultimate layer, without input pre-processing (for that, and
+    for several layers, see :class:`MahalanobisEnsemble`).
+
+    When the covariance is singular or nearly so - fewer training examples than dimensions, or
+    neurons that never vary - it is shrunk towards a scaled identity by Ledoit-Wolf; ``shrinkage_``
+    says by how much (0 when no shrinkage was needed) and a warning says so.
+
+    Fitted attributes: ``means_`` (C, d), ``precision_`` (d, d), ``shrinkage_``, ``classes_``.
+    """
+
+    name = "mahalanobis"
+    input = "features"
+    _constraints = {"max_condition": (lambda v: v > 1, "a number > 1")}
+
+    def __init__(self, max_condition: float = 1e10) -> None:
+        self.max_condition = max_condition
+
+    def _fit(self, x: np.ndarray, labels) -> None:
+        y = self._check_labels(labels, len(x))
+        x = x.astype(np.float64)
+        self.classes_ = np.unique(y)
+        self.means_ = np.stack([x[y == c].mean(axis=0) for c in self.classes_])  # (C, d)
+        centred = x - self.means_[np.searchsorted(self.classes_, y)]  # (N, d)
+        cov = centred.T @ centred / len(x)
+        eig = np.linalg.eigvalsh(cov)
+        singular = len(x) <= x.shape[1] or eig[0] <= eig[-1] / self.max_condition
+        self.shrinkage_ = 0.0
+        if singular:
+            cov, self.shrinkage_ = ledoit_wolf(centred, assume_centered=True)
+            warnings.warn(
+                f"Mahalanobis: the tied covariance of {len(x)} examples in {x.shape[1]} dimensions is singular; "
+                f"shrunk by Ledoit-Wolf (shrinkage {self.shrinkage_:.3g})",
+                stacklevel=3,
+            )
+        self.precision_ = np.linalg.inv(cov)
+
+    def distances(self, features) -> np.ndarray:
+        """Squared Mahalanobis distance of each row to each class mean, shape (n, C)."""
+        self._check_fitted()
+        z = self._check_array(features).astype(np.float64)
+        out = np.empty((len(z), len(self.means_)))
+        for c, mu in enumerate(self.means_):
+            d = z - mu
+            out[:, c] = np.einsum("ij,jk,ik->i", d, self.precision_, d)
+        return out
+
+    def _score(self, x: np.ndarray) -> np.ndarray:
+        return -self.distances(x).min(axis=1)

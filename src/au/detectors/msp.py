@@ -1,0 +1,21 @@
+"""Maximum softmax probability (Hendrycks & Gimpel 2017, arXiv 1610.02136)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import softmax
+
+from au.detectors.base import Detector
+
+
+class MSP(Detector):
+    """score(x) = max_k softmax(logits(x))_k, in [1/K, 1].
+
+    Reads the logits (n, K); nothing to fit beyond the class count.
+    """
+
+    name = "msp"
+    input = "logits"
+
+    def _score(self, x: np.ndarray) -> np.ndarray:
+        return softmax(x.astype(np.float64), axis=1).max(axis=1)

@@ -1,0 +1,363 @@
+"""Parzen-window density of an input's activations under the training activations, over partitions of
+neurons, accelerated with Euclidean LSH: AU's own coverage score.
+
+For one partition ``S`` of the (standardised) features, with ``g = |S|`` neurons, reference points
+``z_1 .. z_n`` and bandwidth ``h_S``, the Gaussian-kernel Parzen estimate (Parzen 1962) is::
+
+    log p_S(x) = logsumexp_i( -||x_S - z_i,S||^2 / (2 h_S^2) ) - log n - (g / 2) log(2 pi h_S^2)
+
+The score treats partitions as independent - ``log p(x) = sum_S log p_S(x)`` - and averages that sum
+over several random partitionings. Every input's per-partition log-densities are kept
+(:meth:`ParzenLSH.partition_log_densities`), so later work can ask which partitions of neurons an
+input is least covered in.
+
+Choices, and why (measured on mnist-cnn's fc1 features, 60,000 training and 2,000 test inputs):
+
+* **Bandwidth per partition, by held-out likelihood.** A grid of fractions of the partition's
+  median pairwise distance is tried and the one that maximises the mean log-likelihood of held-out
+  training points wins. The median distance itself fails completely: AUROC 0.0004 against uniform
+  noise and 0.02 against Fashion-MNIST (inverted: OOD activations are small and sit where a wide
+  kernel's density peaks); the held-out choice (0.03 x median there) gives 0.95 and 0.96.
+* **Standardised features.** Each neuron is centred and scaled by its training standard
+  deviation; neurons that never vary are dropped. Against uniform noise / Fashion-MNIST this lifts
+  AUROC from 0.947 / 0.961 (raw) to 0.981 / 0.972 on the whole layer, because otherwise a few
+  high-variance neurons decide every distance. Rows are not L2-normalised: an activation's norm
+  is itself evidence (OOD inputs have small activations).
+* **Four partitions, three partitionings by default.** Fewer neurons per partition make LSH
+  sharper; four random partitions of fc1 cost little AUROC (0.979 / 0.971 against noise / Fashion)
+  against the whole layer, eight cost more (0.970 / 0.961).
+
+**Acceleration.** With the bandwidths this selects, the kernel sum is dominated by the nearest
+reference points, so each partition hashes the references into ``tables`` Euclidean LSH tables
+(:mod:`au.detectors.lsh`, Datar et al. 2004) and a query sums the kernel over the distinct
+references that share a bucket with it in any table - its candidate neighbours - instead of all
+``n``. The bucket width is four times the median nearest-neighbour distance of held-out points, and
+the number of concatenated hashes per table is calibrated on those held-out points: enough to bring
+their mean candidate count down to ``candidates``, but never so many that fewer than ``min_recall``
+of them find their true nearest neighbour among the candidates. A query with no candidate in a
+partition is computed exactly there (``fallback_rate_`` reports how often). ``method="exact"`` computes all pairs.
+Measured by ``benchmarks/parzen_lsh.py`` on mnist-cnn's fc1 features (60,000 references, 2,000
+queries per set, defaults): 7.5x faster than the exact estimate, AUROC within 0.004 (Fashion-MNIST)
+and 0.006 (uniform noise) of it; a stricter ``min_recall=0.9`` with 12 tables stays within 0.001 but
+visits about 700 candidates per query and is slower than exact.
+
+**z-score.** :meth:`ParzenLSH.zscore` places an input's log-density among those of held-out
+training inputs: ``(log p(x) - mean) / std``, with bootstrap intervals for the held-out mean and
+standard deviation carried into an interval for z.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from au.detectors.base import Detector
+from au.detectors.lsh import LSHTables, build_tables, collision_probability
+from au.errors import AUError
+
+BANDWIDTH_GRID = (0.3, 0.1, 0.05, 0.03, 0.02, 0.01)
+
+
+def _log_kernel_sums_exact(ref: torch.Tensor, queries: np.ndarray, h: float, block: int = 512) -> np.ndarray:
+    """logsumexp_i(-||q - r_i||^2 / 2h^2) for every query, over all references (n, g)."""
+    ref_sq = (ref * ref).sum(dim=1)
+    out = []
+    for lo in range(0, len(queries), block):
+        q = torch.from_numpy(np.ascontiguousarray(queries[lo : lo + block]))
+        d2 = ((q * q).sum(dim=1)[:, None] + ref_sq[None, :] - 2.0 * (q @ ref.T)).clamp_min_(0.0)
+        out.append(torch.logsumexp(d2.mul_(-0.5 / (h * h)), dim=1).double().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def _nearest(ref: torch.Tensor, queries: np.ndarray, block: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Squared distance to, and index of, each query's nearest reference point."""
+    ref_sq = (ref * ref).sum(dim=1)
+    dists, index = [], []
+    for lo in range(0, len(queries), block):
+        q = torch.from_numpy(np.ascontiguousarray(queries[lo : lo + block]))
+        d2 = ((q * q).sum(dim=1)[:, None] + ref_sq[None, :] - 2.0 * (q @ ref.T)).clamp_min_(0.0)
+        best = d2.min(dim=1)
+        dists.append(best.values.double().numpy())
+        index.append(best.indices.numpy())
+    return np.concatenate(dists), np.concatenate(index)
+
+
+class ParzenLSH(Detector):
+    """Parzen-window log-density over partitions of neurons, accelerated with Euclidean LSH.
+
+    Parameters
+    ----------
+    partitions : int
+        Partitions of the neurons per partitioning (each estimated on its own).
+    partitionings : int
+        Random partitionings averaged.
+    structure : {"random", "channels"}
+        ``random`` splits the neurons at random; ``channels`` keeps each channel's neurons of a conv
+        map together (needs ``channel_shape``), splitting the channels into ``partitions`` groups.
+    channel_shape : (C, H, W) or None
+        Shape of the recorded conv map, for ``structure="channels"`` on unpooled features.
+    method : {"lsh", "exact"}
+        Candidate neighbours from LSH tables, or all pairs.
+    tables : int
+        LSH tables per partition.
+    candidates : float
+        Target mean number of candidate neighbours per query (over all tables), calibrated on held-out points.
+    min_recall : float
+        Calibration never lets the share of held-out points whose nearest neighbour is a candidate fall below this.
+    heldout : int
+        Training points held out to choose bandwidths and to calibrate z-scores.
+    bandwidth_grid : tuple of float
+        Bandwidths tried, as fractions of each partition's median pairwise distance.
+    seed : int
+
+    Fitted attributes: ``mean_``, ``scale_``, ``active_`` (neurons kept), ``partitionings_`` (R lists of
+    neuron-index arrays), ``bandwidths_`` (R, P), ``reference_`` (n, d) float32, ``tables_``,
+    ``heldout_scores_``, ``fallback_rate_`` (of the last scoring).
+    """
+
+    name = "parzen_lsh"
+    input = "features"
+    _constraints = {
+        "partitions": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
+        "partitionings": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
+        "structure": (lambda v: v in ("random", "channels"), "'random' or 'channels'"),
+        "method": (lambda v: v in ("lsh", "exact"), "'lsh' or 'exact'"),
+        "tables": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
+        "candidates": (lambda v: v >= 1, "a number >= 1"),
+        "min_recall": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
+        "heldout": (lambda v: isinstance(v, int) and v >= 10, "an integer >= 10"),
+        "bandwidth_grid": (lambda v: len(v) >= 1 and all(f > 0 for f in v), "positive fractions"),
+    }
+
+    def __init__(
+        self,
+        partitions: int = 4,
+        partitionings: int = 3,
+        structure: str = "random",
+        channel_shape: tuple[int, ...] | None = None,
+        method: str = "lsh",
+        tables: int = 24,
+        candidates: float = 64.0,
+        min_recall: float = 0.8,
+        heldout: int = 1000,
+        bandwidth_grid: tuple[float, ...] = BANDWIDTH_GRID,
+        seed: int = 0,
+    ) -> None:
+        self.partitions = partitions
+        self.partitionings = partitionings
+        self.structure = structure
+        self.channel_shape = channel_shape
+        self.method = method
+        self.tables = tables
+        self.candidates = candidates
+        self.min_recall = min_recall
+        self.heldout = heldout
+        self.bandwidth_grid = bandwidth_grid
+        self.seed = seed
+
+    # ------------------------------------------------------------------ fitting
+
+    def _standardise(self, x: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(((x[:, self.active_] - self.mean_) / self.scale_).astype(np.float32))
+
+    def _make_partitionings(self, rng: np.random.Generator) -> list[list[np.ndarray]]:
+        d = len(self.active_)
+        if self.partitions > d:
+            raise AUError(
+                f"ParzenLSH: {self.partitions} partitions but only {d} varying neurons; use fewer partitions"
+            )
+        out = []
+        for _ in range(self.partitionings):
+            if self.structure == "random":
+                parts = np.array_split(rng.permutation(d), self.partitions)
+            else:
+                if not self.channel_shape:
+                    raise AUError(
+                        "ParzenLSH: structure='channels' needs channel_shape=(C, H, W) of the recorded map"
+                    )
+                per_channel = int(np.prod(self.channel_shape[1:]))
+                channel_of = self.active_ // per_channel  # channel of each kept neuron
+                groups = np.array_split(rng.permutation(int(self.channel_shape[0])), self.partitions)
+                parts = [np.flatnonzero(np.isin(channel_of, g)) for g in groups]
+                parts = [p for p in parts if len(p)]
+            out.append([np.sort(p) for p in parts])
+        return out
+
+    def _fit(self, x: np.ndarray, labels) -> None:
+        rng = np.random.default_rng(self.seed)
+        if (
+            self.structure == "channels"
+            and self.channel_shape
+            and int(np.prod(self.channel_shape)) != x.shape[1]
+        ):
+            raise AUError(
+                f"ParzenLSH: channel_shape {self.channel_shape} does not match {x.shape[1]} features"
+            )
+        if len(x) < 2 * self.heldout:
+            raise AUError(
+                f"ParzenLSH: needs at least {2 * self.heldout} training examples (heldout={self.heldout})"
+            )
+        std = x.std(axis=0)
+        self.active_ = np.flatnonzero(std > 1e-6 * max(float(std.max()), 1e-30))
+        if len(self.active_) == 0:
+            raise AUError("ParzenLSH: every neuron is constant over the training data; nothing to estimate")
+        self.mean_ = x[:, self.active_].mean(axis=0)
+        self.scale_ = std[self.active_]
+        z = self._standardise(x)
+        held = rng.choice(len(z), self.heldout, replace=False)
+        keep = np.setdiff1d(np.arange(len(z)), held)
+        self.reference_ = np.ascontiguousarray(z[keep])
+        heldout = z[held]
+        self.partitionings_ = self._make_partitionings(rng)
+        self.bandwidths_ = np.zeros((self.partitionings, max(len(p) for p in self.partitionings_)))
+        self.tables_: list[list[LSHTables | None]] = []
+        self.heldout_partition_log_densities_ = np.zeros((len(held), *self.bandwidths_.shape))
+        for r, parts in enumerate(self.partitionings_):
+            row = []
+            for p, idx in enumerate(parts):
+                ref = self.reference_[:, idx]
+                ref_t = torch.from_numpy(np.ascontiguousarray(ref))
+                sample = ref[rng.choice(len(ref), min(2000, len(ref)), replace=False)]
+                half = len(sample) // 2
+                median = float(
+                    np.median(torch.cdist(torch.from_numpy(sample[:half]), torch.from_numpy(sample[half:])))
+                )
+                q = np.ascontiguousarray(heldout[:, idx])
+                best = None
+                for fraction in self.bandwidth_grid:
+                    h = max(median * fraction, 1e-12)
+                    ld = self._normalise(_log_kernel_sums_exact(ref_t, q, h), len(idx), h)
+                    if best is None or ld.mean() > best[0]:
+                        best = (ld.mean(), h, ld)
+                _, h, ld = best
+                self.bandwidths_[r, p] = h
+                self.heldout_partition_log_densities_[:, r, p] = ld
+                rng_p = np.random.default_rng([self.seed, r, p])
+                row.append(self._tables(ref, q, ref_t, median, rng_p) if self.method == "lsh" else None)
+            self.tables_.append(row)
+        self.heldout_scores_ = self.heldout_partition_log_densities_.sum(axis=2).mean(axis=1)
+
+    def _tables(
+        self, ref: np.ndarray, heldout: np.ndarray, ref_t: torch.Tensor, median: float, rng
+    ) -> list[LSHTables]:
+        """LSH tables whose hashes per table are calibrated on the held-out points.
+
+        The bucket width is 4x the held-out points' median nearest-neighbour distance (the E2LSH rule
+        of thumb). Starting from the count at which a point at the median pairwise distance would
+        collide with a query about once per table, hashes per table are added until the held-out
+        points average at most ``candidates`` bucket-mates over all tables, then removed again while
+        fewer than ``min_recall`` of them find their true nearest neighbour among their candidates.
+        """
+        nn_sq, nn_index = _nearest(ref_t, heldout)
+        width = 4.0 * max(float(np.sqrt(np.median(nn_sq))), 1e-6)
+        seed = int(rng.integers(2**32))
+        built: dict[int, LSHTables] = {}
+
+        def tables_with(hashes: int) -> LSHTables:
+            if hashes not in built:
+                built[hashes] = build_tables(
+                    ref, self.tables, hashes, width, np.random.default_rng([seed, hashes])
+                )
+            return built[hashes]
+
+        def recall(tables: LSHTables) -> float:
+            qi, ri = tables.candidates(heldout)
+            return float(np.isin(np.arange(len(heldout)) * len(ref) + nn_index, qi * len(ref) + ri).mean())
+
+        p_far = min(max(collision_probability(median, width), 1e-6), 0.999)
+        hashes = max(1, math.ceil(math.log(1.0 / len(ref)) / math.log(p_far)))
+        while tables_with(hashes).bucket_load(heldout) > self.candidates and hashes < 64:
+            hashes += 1
+        while hashes > 1 and recall(tables_with(hashes)) < self.min_recall:
+            hashes -= 1
+        return tables_with(hashes)
+
+    def _normalise(self, log_sums: np.ndarray, g: int, h: float) -> np.ndarray:
+        n = len(self.reference_)
+        return log_sums - math.log(n) - 0.5 * g * math.log(2 * math.pi * h * h)
+
+    # ------------------------------------------------------------------ scoring
+
+    def partition_log_densities(self, features, method: str | None = None) -> np.ndarray:
+        """log p_S(x) for every input, partitioning and partition: shape (n, R, P).
+
+        ``method`` overrides the fitted one (``"exact"`` gives the all-pairs reference).
+        """
+        self._check_fitted()
+        method = method or self.method
+        if method == "lsh" and self.method != "lsh":
+            raise AUError("ParzenLSH was fitted with method='exact'; it has no LSH tables")
+        z = self._standardise(self._check_array(features))
+        out = np.zeros((len(z), *self.bandwidths_.shape))
+        fallbacks = 0
+        for r, parts in enumerate(self.partitionings_):
+            for p, idx in enumerate(parts):
+                h = float(self.bandwidths_[r, p])
+                q = np.ascontiguousarray(z[:, idx])
+                ref = self.reference_[:, idx]
+                if method == "exact":
+                    sums = _log_kernel_sums_exact(torch.from_numpy(np.ascontiguousarray(ref)), q, h)
+                else:
+                    sums, missing = self._log_kernel_sums_lsh(self.tables_[r][p], ref, q, h)
+                    if len(missing):
+                        fallbacks += len(missing)
+                        sums[missing] = _log_kernel_sums_exact(
+                            torch.from_numpy(np.ascontiguousarray(ref)), q[missing], h
+                        )
+                out[:, r, p] = self._normalise(sums, len(idx), h)
+        visits = max(1, len(z) * sum(len(p) for p in self.partitionings_))
+        self.fallback_rate_ = fallbacks / visits
+        return out
+
+    @staticmethod
+    def _log_kernel_sums_lsh(
+        tables: LSHTables, ref: np.ndarray, q: np.ndarray, h: float, max_pairs: int = 4_000_000
+    ):
+        """Kernel sums over each query's LSH candidates; also the queries left to the exact sum.
+
+        Those are the queries with no candidate, and the queries whose buckets hold more than a
+        quarter of the references over all tables (the exact sum is cheaper for them than
+        gathering candidates). Queries are processed in chunks of at most ``max_pairs`` bucket
+        entries, so memory stays bounded however crowded the buckets are.
+        """
+        sums = np.full(len(q), -np.inf)
+        loads = tables.loads(q)
+        crowded = loads > len(ref) // 4
+        todo = np.flatnonzero(~crowded & (loads > 0))
+        bounds = np.searchsorted(
+            np.cumsum(loads[todo]), np.arange(max_pairs, int(loads[todo].sum()) + max_pairs, max_pairs)
+        )
+        for chunk in np.split(todo, np.unique(np.minimum(bounds, len(todo)))[:-1] if len(todo) else []):
+            if not len(chunk):
+                continue
+            qi, ri = tables.candidates(q[chunk])
+            diff = q[chunk[qi]] - ref[ri]  # (pairs, g)
+            a = np.einsum("ij,ij->i", diff, diff).astype(np.float64) * (-0.5 / (h * h))
+            starts = np.flatnonzero(np.r_[True, qi[1:] != qi[:-1]])
+            peak = np.maximum.reduceat(a, starts)
+            total = np.add.reduceat(np.exp(a - np.repeat(peak, np.diff(np.r_[starts, len(a)]))), starts)
+            sums[chunk[qi[starts]]] = peak + np.log(total)
+        return sums, np.flatnonzero(~np.isfinite(sums))
+
+    def _score(self, x: np.ndarray) -> np.ndarray:
+        return self.partition_log_densities(x).sum(axis=2).mean(axis=1)
+
+    def zscore(
+        self, features, samples: int = 1000, level: float = 0.95
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(z, low, high): each input's log-density in standard deviations of the held-out training inputs'.
+
+        ``low`` and ``high`` come from ``samples`` bootstrap resamples of the held-out inputs (their
+        mean and standard deviation re-estimated each time), at confidence ``level``.
+        """
+        scores = self.score(features)
+        held = self.heldout_scores_
+        rng = np.random.default_rng(self.seed)
+        draws = rng.integers(0, len(held), size=(samples, len(held)))
+        means, stds = held[draws].mean(axis=1), held[draws].std(axis=1, ddof=1)
+        z_boot = (scores[None, :] - means[:, None]) / stds[:, None]  # (samples, n)
+        tail = (1 - level) / 2
+        z = (scores - held.mean()) / held.std(ddof=1)
+        return z, np.quantile(z_boot, tail, axis=0), np.quantile(z_boot, 1 - tail, axis=0)
