@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -232,3 +233,70 @@ def test_curve_on_class_sweep_and_on_a_non_sweep(tmp_path, data, capsys):
     assert (tmp_path / "c" / "class_ablation.png").is_file()
     assert main(["curve", str(tmp_path / "nothing")]) == 1
     assert "not a sweep directory" in capsys.readouterr().err
+
+
+def _workers_of(pid: int) -> list[int]:
+    """Child processes of ``pid`` that are multiprocessing workers (not its resource tracker)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    out = []
+    for child in map(int, children):
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+            out.append(child)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"  # a zombie has ended
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc and PR_SET_PDEATHSIG")
+def test_workers_die_when_the_sweep_is_killed(tmp_path, npz_spec):
+    args = ["ablate", "--model", "mnist-cnn", "--data", npz_spec, "--fractions", "0.5,1", "--trials", "2"]
+    args += [
+        "--max-steps",
+        "100000",
+        "--workers",
+        "2",
+        "--threads-per-trial",
+        "1",
+        "--out",
+        str(tmp_path / "s"),
+    ]
+    env = {**os.environ, "AU_PROGRESS": "0"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "au", "--quiet", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 120
+        workers: list[int] = []
+        while time.time() < deadline and len(workers) < 2:
+            workers = _workers_of(proc.pid)
+            time.sleep(0.1)
+        assert len(workers) == 2, "the sweep did not start its two workers"
+        os.kill(proc.pid, signal.SIGKILL)  # the sweep alone, not its process group
+        proc.wait()
+        deadline = time.time() + 20
+        while time.time() < deadline and any(_alive(w) for w in workers):
+            time.sleep(0.1)
+        assert not any(_alive(w) for w in workers), "workers outlived the killed sweep"
+    finally:
+        try:  # whatever is left of the process group, workers included
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()

@@ -51,46 +51,55 @@ class LSHTables:
         codes = np.floor((x @ self.projections[table] + self.offsets[table]) / self.width).astype(np.int64)
         return (codes * self.mixers[table]).sum(axis=1)  # (n,) int64, wraps: a universal-style hash
 
-    def loads(self, queries: np.ndarray) -> np.ndarray:
-        """Per query, the number of references sharing a bucket with it, summed over tables (duplicates counted)."""
-        total = np.zeros(len(queries), dtype=np.int64)
+    def lookup(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each query's bucket in each table: ``(position, count)``, two (L, n) int64 arrays.
+
+        ``position`` indexes the table's sorted bucket keys; ``count`` is the bucket's size (0
+        when no reference shares the query's key).
+        """
+        positions = np.zeros((len(self.keys), len(queries)), dtype=np.int64)
+        counts = np.zeros_like(positions)
         for t in range(len(self.keys)):
             kq = self._keys(queries, t)
             pos = np.minimum(np.searchsorted(self.keys[t], kq), len(self.keys[t]) - 1)
-            total += np.where(self.keys[t][pos] == kq, self.counts[t][pos], 0)
-        return total
+            positions[t] = pos
+            counts[t] = np.where(self.keys[t][pos] == kq, self.counts[t][pos], 0)
+        return positions, counts
+
+    def loads(self, queries: np.ndarray) -> np.ndarray:
+        """Per query, the number of references sharing a bucket with it, summed over tables (duplicates counted)."""
+        return self.lookup(queries)[1].sum(axis=0)
 
     def bucket_load(self, queries: np.ndarray) -> float:
         """Mean of :meth:`loads` over the queries."""
         return float(self.loads(queries).mean()) if len(queries) else 0.0
 
-    def candidates(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def candidates(self, queries: np.ndarray, lookup: tuple[np.ndarray, np.ndarray] | None = None):
         """Distinct (query, reference) pairs that share a bucket in any table, sorted by query.
 
-        Returns ``(query_index, reference_index)``, two int64 arrays of equal length.
+        Returns ``(query_index, reference_index)``, two int64 arrays of equal length. ``lookup`` is
+        :meth:`lookup` of these queries, when already computed. Pairs are deduplicated by sorting
+        one integer key per pair, int32 when ``queries x references`` fits (twice as fast to sort).
         """
         n_ref = self.n_ref
+        positions, counts = lookup if lookup is not None else self.lookup(queries)
+        key_type = np.int32 if len(queries) * n_ref < 2**31 else np.int64
         pair_keys = []
         for t in range(len(self.keys)):
-            kq = self._keys(queries, t)
-            pos = np.searchsorted(self.keys[t], kq)
-            pos = np.minimum(pos, len(self.keys[t]) - 1)
-            hit = self.keys[t][pos] == kq
-            counts = np.where(hit, self.counts[t][pos], 0)
-            total = int(counts.sum())
+            pos, count = positions[t], counts[t]
+            total = int(count.sum())
             if total == 0:
                 continue
-            q = np.repeat(np.arange(len(queries), dtype=np.int64), counts)
+            q = np.repeat(np.arange(len(queries), dtype=key_type) * key_type(n_ref), count)
             # position of each pair inside ``members``: the bucket's start plus a running index within it
-            first = np.repeat(self.starts[t][pos] - (np.cumsum(counts) - counts), counts)
-            refs = self.members[t][first + np.arange(total)]
-            pair_keys.append(q * n_ref + refs)
+            first = np.repeat(self.starts[t][pos] - (np.cumsum(count) - count), count)
+            pair_keys.append(q + self.members[t][first + np.arange(total)].astype(key_type))
         if not pair_keys:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         keys = np.sort(
             np.concatenate(pair_keys)
         )  # sort + neighbour test: several times faster than np.unique
-        unique = keys[np.r_[True, keys[1:] != keys[:-1]]]
+        unique = keys[np.r_[True, keys[1:] != keys[:-1]]].astype(np.int64)
         return unique // n_ref, unique % n_ref
 
 

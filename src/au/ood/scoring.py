@@ -302,7 +302,6 @@ def score_run(
     val_idx = np.sort(order[: config.val_size])
     fit_idx = np.sort(order[config.val_size :][: config.fit_limit])
     fit_set, val_set = train.subset(fit_idx), train.subset(val_idx)
-    out.mkdir(parents=True, exist_ok=True)
 
     progress.note(
         f"[score] features of layer {layer!r} (and logits) for fitting and scoring -> {out / 'acts'}"
@@ -329,6 +328,7 @@ def score_run(
             _record_set(model, fit_set, out / "acts" / "train", layer, config, ident), layer, fit_set, False
         )
         train_feats, train_logits, train_labels = fitted.features, fitted.logits, fitted.labels
+    out.mkdir(parents=True, exist_ok=True)  # after --acts is checked: a refused call leaves nothing behind
     sets = [(sample(test, config.limit, config.seed), False, "test")]
     sets += [
         (sample(d, config.limit, config.seed), True, f"ood-{k}-{_slug(d.name)}") for k, d in enumerate(ood)
