@@ -53,10 +53,7 @@ def test_scores_table_and_metrics(tmp_path):
     assert metrics["in_distribution"]["n_fit"] == 300 - 30
     # a re-run with the same arguments finds it complete; different arguments are refused, untouched
     before = (tmp_path / "s" / "scores.parquet").read_bytes()
-    assert (
-        score_run(model, train, test, ood, tmp_path / "s", _config())["identity_sha256"]
-        == result["identity_sha256"]
-    )
+    assert score_run(model, train, test, ood, tmp_path / "s", _config())["job_key"] == result["job_key"]
     with pytest.raises(AUError, match="already holds other scores"):
         score_run(model, train, test, ood, tmp_path / "s", _config(seed=1))
     assert (tmp_path / "s" / "scores.parquet").read_bytes() == before

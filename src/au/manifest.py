@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -13,7 +14,18 @@ from typing import Any
 
 from au.errors import AUError
 
-_LIBRARIES = ("torch", "numpy", "scipy", "scikit-learn", "safetensors", "pyarrow", "pillow", "matplotlib")
+_LIBRARIES = (
+    "torch",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "safetensors",
+    "pyarrow",
+    "pillow",
+    "matplotlib",
+    "faiss-cpu",
+    "captum",
+)
 
 
 def environment() -> dict[str, Any]:
@@ -66,3 +78,36 @@ def read_json(path: Path, what: str = "file") -> Any:
         raise AUError(f"{path}: {what} not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise AUError(f"{path}: damaged {what} ({e})") from None
+
+
+def job_key(identity: dict) -> str:
+    """SHA-256 of a job's identity (its arguments, as JSON with sorted keys): equal keys, same job."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def check_job_dir(out: Path, key: str, manifest: str, marker: str, what: str, describe) -> dict | None:
+    """Whether ``out`` may hold the job whose :func:`job_key` is ``key``.
+
+    Returns the finished manifest (file ``manifest``, with this ``job_key``) when the job is done,
+    None when it may start or resume (``out`` is new or empty, or its unfinished-job ``marker``
+    has this key), and raises for a directory of another job or of anything else. ``what`` names
+    the kind of directory in messages; ``describe(manifest)`` names what a conflicting finished one
+    holds ("finished run (model ..., data ...)").
+    """
+    out = Path(out)
+    if (out / manifest).is_file():
+        done = read_json(out / manifest, f"{what} manifest")
+        if done.get("job_key") == key:
+            return done
+        raise AUError(
+            f"{out} already holds a different {describe(done)}; choose another --out or delete that directory"
+        )
+    if (out / marker).is_file():
+        if read_json(out / marker, f"unfinished-{what} marker").get("job_key") != key:
+            raise AUError(
+                f"{out} holds an unfinished {what} of a different job; re-run that job to finish it, or choose another --out"
+            )
+        return None
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise AUError(f"{out} exists and is not an AU {what} directory; choose an empty or new --out")
+    return None

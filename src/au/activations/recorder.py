@@ -17,7 +17,6 @@ exactly one row per example.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,7 +33,7 @@ from au.activations.hooks import capture, resolve_layers
 from au.activations.schema import LayerSpec, pooled_features, recording_schema
 from au.data.dataset import ImageDataset, to_tensor
 from au.errors import AUError
-from au.manifest import environment, read_json, write_json
+from au.manifest import check_job_dir, environment, job_key, write_json
 from au.models.layers import layer_output_shapes
 from au.models.weights import model_identity, sha256_file, state_sha256
 
@@ -235,13 +234,23 @@ def record(
         "dtype": config.dtype,
         "batch_size": config.batch_size,
     }
-    finished = _check_dir(out, identity)
+    key = job_key(identity)
+    finished = check_job_dir(
+        out,
+        key,
+        MANIFEST,
+        INCOMPLETE,
+        "recording",
+        lambda m: (
+            f"recording (model {m.get('model', {}).get('name')!r}, data {m.get('dataset', {}).get('spec')!r})"
+        ),
+    )
     if finished is not None:
         progress.note(f"{out}: this recording is already complete; nothing to do")
         return finished
 
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / INCOMPLETE, {"identity": identity, "started": _now()})
+    write_json(out / INCOMPLETE, {"job_key": key, "identity": identity, "started": _now()})
     num_outputs = _num_outputs(model, data)
     schema = recording_schema(specs, num_outputs, config.dtype)
     torch_dtype = torch.float16 if config.dtype == "float16" else torch.float32
@@ -290,7 +299,7 @@ def record(
         parts.append(part)
     manifest = {
         "format": FORMAT,
-        "identity_sha256": hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest(),
+        "job_key": key,
         "model": {"name": identity["model"], "weights_sha256": identity["weights_sha256"], "run": run_dir},
         "dataset": {
             "spec": data.name,
@@ -324,26 +333,3 @@ def _num_outputs(model: nn.Module, data: ImageDataset) -> int:
             return int(model(to_tensor(data.images[:1])).shape[1])
     finally:
         model.train(was_training)
-
-
-def _check_dir(out: Path, identity: dict) -> dict | None:
-    """The finished manifest if ``out`` holds this recording; None to (re)start; an error for anything else."""
-    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
-    if (out / MANIFEST).is_file():
-        manifest = read_json(out / MANIFEST, "recording manifest")
-        if manifest.get("identity_sha256") == key:
-            return manifest
-        raise AUError(
-            f"{out} already holds a different recording (model {manifest.get('model', {}).get('name')!r}, "
-            f"data {manifest.get('dataset', {}).get('spec')!r}); choose another --out or delete that directory"
-        )
-    if (out / INCOMPLETE).is_file():
-        pending = read_json(out / INCOMPLETE, "incomplete-recording marker")
-        if pending.get("identity") != identity:
-            raise AUError(
-                f"{out} holds an unfinished recording with other arguments; re-run that one or choose another --out"
-            )
-        return None
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise AUError(f"{out} exists and is not an AU recording; choose an empty or new --out")
-    return None

@@ -28,6 +28,20 @@ def _band(curves: list, grid: np.ndarray, level: float, attr: str) -> tuple[np.n
     return np.quantile(values, tail, axis=0), np.quantile(values, 1 - tail, axis=0)
 
 
+def _draw_fits(ax, fits, grid: np.ndarray, level: float, kind: str, names: tuple[str, str]) -> None:
+    """Both fitted curves (``kind`` "accuracy" or "error") with their bootstrap bands."""
+    for fit, boot, colour, name in (
+        (fits.power_law, fits.power_boot, _POWER, names[0]),
+        (fits.pac, fits.pac_boot, _PAC, names[1]),
+    ):
+        if fit is None:
+            continue
+        ax.plot(grid, getattr(fit, kind)(grid), color=colour, lw=1.8, label=name)
+        band = _band(boot, grid, level, kind)
+        if band is not None:
+            ax.fill_between(grid, band[0], band[1], color=colour, alpha=0.18, lw=0)
+
+
 def accuracy_curve(table: pa.Table, fits: Fits, fits_json: dict, title: str = ""):
     """Test accuracy vs training examples (log x): trials, per-size means, both fits with bands."""
     m = np.asarray(table.column("n_train").to_numpy(), dtype=float)
@@ -47,16 +61,7 @@ def accuracy_curve(table: pa.Table, fits: Fits, fits_json: dict, title: str = ""
         label="mean per size",
         zorder=4,
     )
-    for fit, boot, colour, name in (
-        (fits.power_law, fits.power_boot, _POWER, "power law  a·m^-b + e∞"),
-        (fits.pac, fits.pac_boot, _PAC, "PAC  1 - sqrt(c/m)"),
-    ):
-        if fit is None:
-            continue
-        ax.plot(grid, fit.accuracy(grid), color=colour, lw=1.8, label=name)
-        band = _band(boot, grid, level, "accuracy")
-        if band is not None:
-            ax.fill_between(grid, band[0], band[1], color=colour, alpha=0.18, lw=0)
+    _draw_fits(ax, fits, grid, level, "accuracy", ("power law  a·m^-b + e∞", "PAC  1 - sqrt(c/m)"))
     for t in fits_json["needed"]:
         ax.axhline(t["target_accuracy"], color="#aaa", lw=0.8, ls=":")
     ax.set_xscale("log")
@@ -80,16 +85,7 @@ def error_loglog(table: pa.Table, fits: Fits, fits_json: dict, title: str = ""):
     grid = _grid(m, [])
     fig, ax = plt.subplots(figsize=(8, 4.8))
     ax.scatter(m, err, s=12, color="#999", label="trials", zorder=3)
-    for fit, boot, colour, name in (
-        (fits.power_law, fits.power_boot, _POWER, "power law"),
-        (fits.pac, fits.pac_boot, _PAC, "PAC"),
-    ):
-        if fit is None:
-            continue
-        ax.plot(grid, fit.error(grid), color=colour, lw=1.8, label=name)
-        band = _band(boot, grid, level, "error")
-        if band is not None:
-            ax.fill_between(grid, band[0], band[1], color=colour, alpha=0.18, lw=0)
+    _draw_fits(ax, fits, grid, level, "error", ("power law", "PAC"))
     if fits.power_law is not None and fits.power_law.e_inf > 0:
         ax.axhline(
             fits.power_law.e_inf, color=_POWER, ls="--", lw=1, label=f"e∞ = {fits.power_law.e_inf:.4f}"

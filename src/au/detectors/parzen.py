@@ -353,22 +353,18 @@ class ParzenLSH(Detector):
         loads = counts.sum(axis=0)
         crowded = loads > len(ref) // 4
         todo = np.flatnonzero(~crowded & (loads > 0))
-        bounds = np.searchsorted(
-            np.cumsum(loads[todo]), np.arange(max_pairs, int(loads[todo].sum()) + max_pairs, max_pairs)
-        )
-        for chunk in np.split(todo, np.unique(np.minimum(bounds, len(todo)))[:-1] if len(todo) else []):
+        # consecutive queries whose bucket entries add up to about max_pairs go together
+        cuts = np.flatnonzero(np.diff(np.cumsum(loads[todo]) // max_pairs)) + 1
+        # squared distances of the pairs from the norms and torch's threaded gathers: |q|^2 + |r|^2 - 2 q.r
+        qs, rs = torch.from_numpy(q), torch.from_numpy(ref)
+        q_sq, r_sq = (qs * qs).sum(dim=1), (rs * rs).sum(dim=1)
+        for chunk in np.split(todo, cuts):
             if not len(chunk):
                 continue
             qi, ri = tables.candidates(q[chunk], (positions[:, chunk], counts[:, chunk]))
-            # squared distances of the pairs, with torch's threaded gathers: ||q||^2 + ||r||^2 - 2 q.r
-            qs, rs = torch.from_numpy(q[chunk]), torch.from_numpy(ref)
-            qi_t, ri_t = torch.from_numpy(qi), torch.from_numpy(ri)
-            dot = (qs.index_select(0, qi_t) * rs.index_select(0, ri_t)).sum(dim=1)
-            d2 = (
-                (qs * qs).sum(dim=1).index_select(0, qi_t)
-                + (rs * rs).sum(dim=1).index_select(0, ri_t)
-                - 2 * dot
-            )
+            q_rows, ri_t = torch.from_numpy(chunk[qi]), torch.from_numpy(ri)
+            dot = (qs.index_select(0, q_rows) * rs.index_select(0, ri_t)).sum(dim=1)
+            d2 = q_sq.index_select(0, q_rows) + r_sq.index_select(0, ri_t) - 2 * dot
             a = d2.clamp_min_(0.0).double().numpy() * (-0.5 / (h * h))
             starts = np.flatnonzero(np.r_[True, qi[1:] != qi[:-1]])
             peak = np.maximum.reduceat(a, starts)

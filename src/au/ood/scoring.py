@@ -17,8 +17,6 @@ Mahalanobis ensemble's combiner); the detectors are fitted on the rest (at most 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,7 +32,7 @@ from au.data import ImageDataset
 from au.data.dataset import NO_LABEL
 from au.detectors import DETECTORS, Detector
 from au.errors import AUError
-from au.manifest import environment, read_json, write_json
+from au.manifest import environment, job_key, read_json, write_json
 from au.models.layers import layer_names, weighted_layers
 from au.models.weights import sha256_file, state_sha256
 from au.ood.metrics import misclassification_auroc, ood_metrics
@@ -283,10 +281,10 @@ def score_run(
         "layer": layer,
         "config": asdict(config),
     }
-    key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+    key = job_key(identity)
     if (out / METRICS).is_file():
         done = read_json(out / METRICS, "scores metrics")
-        if done.get("identity_sha256") == key:
+        if done.get("job_key") == key:
             progress.note(f"{out}: these scores are already complete; nothing to do")
             return done
         raise AUError(f"{out} already holds other scores; choose another --out or delete that directory")
@@ -370,7 +368,7 @@ def score_run(
     metrics = evaluate(table, config.detectors)
     result = {
         "format": FORMAT,
-        "identity_sha256": key,
+        "job_key": key,
         "model": {"name": model_name, "weights_sha256": weights, "run": run_dir},
         "layer": layer,
         "in_distribution": {

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,9 +19,9 @@ from au import progress
 from au.data.dataset import ImageDataset
 from au.data.subsets import keep_subset
 from au.errors import AUError
-from au.manifest import environment, read_json, write_json
+from au.manifest import check_job_dir, environment, job_key, write_json
 from au.models.weights import model_identity, save_weights, state_sha256
-from au.runs import HISTORY, INCOMPLETE, MANIFEST, PER_CLASS, RUN_FORMAT, WEIGHTS, read_manifest
+from au.runs import HISTORY, INCOMPLETE, MANIFEST, PER_CLASS, RUN_FORMAT, WEIGHTS
 from au.train.config import TrainConfig
 from au.train.evaluate import Evaluation, evaluate
 from au.train.loop import STATE_FILE, fit
@@ -51,33 +50,6 @@ def job_identity(
         "data_test_sha256": test.fingerprint(),
         "config": config.to_dict(),
     }
-
-
-def _key(identity: dict) -> str:
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
-
-
-def _prepare_dir(out: Path, key: str) -> dict | None:
-    """Check ``out`` for this job: the finished manifest if it is done, None to (re)start, or an error."""
-    if (out / MANIFEST).is_file():
-        manifest = read_manifest(out)
-        if manifest.get("job_key") == key:
-            return manifest
-        raise AUError(
-            f"{out} already holds a different finished run (model {manifest.get('model')!r}, data "
-            f"{manifest.get('data', {}).get('spec')!r}); choose another --out or delete that directory"
-        )
-    if (out / INCOMPLETE).is_file():
-        pending = read_json(out / INCOMPLETE, "incomplete-run marker")
-        if pending.get("job_key") != key:
-            raise AUError(
-                f"{out} holds an unfinished run of a different job; re-run that job to finish it, "
-                "or choose another --out"
-            )
-        return None
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise AUError(f"{out} exists and is not an AU run directory; choose an empty or new --out")
-    return None
 
 
 def train_run(
@@ -115,8 +87,15 @@ def train_run(
             f"train images are {train_split.image_shape} but test images are {test_split.image_shape} (H, W, C)"
         )
     identity = job_identity(model, train_split, test_split, config, model_name)
-    key = _key(identity)
-    finished = _prepare_dir(out, key)
+    key = job_key(identity)
+    finished = check_job_dir(
+        out,
+        key,
+        MANIFEST,
+        INCOMPLETE,
+        "run",
+        lambda m: f"finished run (model {m.get('model')!r}, data {m.get('data', {}).get('spec')!r})",
+    )
     if finished is not None:
         from au.runs import load_run
 
