@@ -158,7 +158,7 @@ def test_sweep_killed_with_sigkill_resumes_to_the_same_table(tmp_path, npz_spec)
         "--trials",
         "2",
         "--max-steps",
-        "25",
+        "50",  # long enough that the kill lands mid-sweep even when the polling loop is starved of CPU
         "--threads-per-trial",
         "1",
     ]

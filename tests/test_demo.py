@@ -29,6 +29,14 @@ def test_quick_demo_writes_report(tmp_path):
     assert "Recorded activations" in html
     assert "Coverage scores and out-of-distribution detection" in html and "ROC curves" in html
     assert "parzen_lsh" in html and "fashion-mnist" in html
+    # the gold leaderboard, with coverage vs training size from the demo's own sweep models
+    assert "Certified coverage: the gold leaderboard" in html and "Risk-coverage curves" in html
+    assert "Certified coverage vs training examples" in html and "Reliability diagrams" in html
+    from au.guarantees import read_leaderboard
+
+    board = read_leaderboard(out / "gold")
+    assert board["training_size"]["sweep"] == str(out / "ablate")
+    assert {e["stream"] for e in board["entries"]} == {"in", "mixed"}
     from au import activations
 
     assert activations.open(out / "acts" / "test").layer("fc1_relu").values.shape == (1000, 128)

@@ -16,6 +16,8 @@ from au.ablation import SWEEP_TRAINING, SweepConfig, run_sweep
 from au.activations import RecordConfig, record
 from au.curves import CurveOptions, analyse_sweep, sentences
 from au.data import ImageDataset
+from au.guarantees import GoldConfig, TrainingSizeOptions, gold_run
+from au.guarantees.report import add_gold_section
 from au.manifest import read_json, write_json
 from au.models import build_model, model_spec
 from au.ood.scoring import DEFAULT_OOD, ScoreConfig, read_scores, score_run
@@ -44,6 +46,9 @@ class DemoConfig:
     score_ood: tuple[str, ...] = DEFAULT_OOD
     score_limit: int | None = 2000
     score_fit_limit: int | None = 20000
+    gold_epsilons: tuple[float, ...] = (0.02, 0.05, 0.1)
+    gold_delta: float = 0.05
+    gold_splits: int = 200
 
 
 def _train_stage(config: DemoConfig, train: ImageDataset, test: ImageDataset, report: Report) -> RunResult:
@@ -251,6 +256,31 @@ def _score_stage(
     return result
 
 
+def _gold_stage(config: DemoConfig, train: ImageDataset, test: ImageDataset, report: Report) -> dict:
+    """Certified coverage of every detector (the leaderboard), and how it grows along the demo's own sweep."""
+    out = config.out / "gold"
+    progress.note(
+        f"[demo] gold leaderboard: {len(config.gold_epsilons)} epsilons, {config.gold_splits} splits -> {out}"
+    )
+    result = gold_run(
+        [config.out / "scores"],
+        out,
+        GoldConfig(
+            epsilons=config.gold_epsilons,
+            delta=config.gold_delta,
+            n_splits=config.gold_splits,
+            seed=config.seed,
+            mixed=("all",),
+        ),
+        ablation=config.out / "ablate",
+        ablation_options=TrainingSizeOptions(limit=config.score_limit),
+        train=train,
+        test=test,
+    )
+    add_gold_section(report, result, out)
+    return result
+
+
 def run_demo(config: DemoConfig) -> Path:
     """Run every demo stage into ``config.out`` and return the path of ``report.html``."""
     out = Path(config.out)
@@ -268,4 +298,5 @@ def run_demo(config: DemoConfig) -> Path:
     _ablation_stage(config, train, test, report)
     acts = _record_stage(config, trained, train, test, report)
     _score_stage(config, trained, train, test, acts, report)
+    _gold_stage(config, train, test, report)
     return report.write(out / "report.html")

@@ -14,11 +14,13 @@ Files of a complete run::
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from torch import nn
 
+from au.data import ImageDataset
 from au.errors import AUError
 from au.manifest import read_json
 
@@ -45,6 +47,31 @@ class Run:
     @property
     def data_spec(self) -> str:
         return self.manifest["data"]["spec"]
+
+    def training_data(self, train_split: ImageDataset) -> ImageDataset:
+        """The examples this run was fitted on: its keep-subset of ``train_split`` (validation carve-out excluded).
+
+        Recomputed from the run's seed and fractions and checked against the ids' SHA-256 in the
+        manifest, so a different training split is refused rather than silently used.
+        """
+        from au.data.subsets import keep_subset
+
+        c = self.manifest["config"]
+        subset = keep_subset(
+            train_split.labels,
+            c["keep"],
+            c["seed"],
+            c["val_fraction"],
+            {int(k): float(v) for k, v in c.get("class_keep") or []} or None,
+        )
+        fitted = train_split.subset(subset.train, "train")
+        digest = hashlib.sha256("\n".join(fitted.ids.tolist()).encode()).hexdigest()
+        if digest != self.manifest["data"].get("train_ids_sha256"):
+            raise AUError(
+                f"run {self.path} was not trained on a subset of {train_split.name!r} ({train_split.split}); "
+                f"pass the training split it was trained on ({self.data_spec!r})"
+            )
+        return fitted
 
 
 def read_manifest(path: Path) -> dict:

@@ -12,10 +12,30 @@ import sys
 
 from au import progress
 from au.allocator import tune_malloc
-from au.cli import ablate_cmd, curve_cmd, datasets_cmd, demo_cmd, models_cmd, record_cmd, score_cmd, train_cmd
+from au.cli import (
+    ablate_cmd,
+    curve_cmd,
+    datasets_cmd,
+    demo_cmd,
+    gold_cmd,
+    models_cmd,
+    record_cmd,
+    score_cmd,
+    train_cmd,
+)
 from au.errors import AUError
 
-COMMANDS = (train_cmd, ablate_cmd, curve_cmd, record_cmd, score_cmd, demo_cmd, datasets_cmd, models_cmd)
+COMMANDS = (
+    train_cmd,
+    ablate_cmd,
+    curve_cmd,
+    record_cmd,
+    score_cmd,
+    gold_cmd,
+    demo_cmd,
+    datasets_cmd,
+    models_cmd,
+)
 
 
 class Parser(argparse.ArgumentParser):

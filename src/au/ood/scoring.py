@@ -12,7 +12,8 @@ same command reuses the finished recordings under ``acts/`` (and a finished dire
 
 Training data is split once, with ``seed``: ``val_size`` examples form an in-distribution
 validation set (used only by ODIN's epsilon search, when OOD validation data is supplied, and by the
-Mahalanobis ensemble's combiner); the detectors are fitted on the rest (at most ``fit_limit``).
+Mahalanobis ensemble's combiner; 0 is allowed without the ensemble); the detectors are fitted on
+the rest (at most ``fit_limit``). With no OOD sets, only the test split is scored.
 """
 
 from __future__ import annotations
@@ -90,8 +91,13 @@ class ScoreConfig:
         for key, value in (("limit", self.limit), ("fit_limit", self.fit_limit)):
             if value is not None and value < 1:
                 raise AUError(f"{key} must be at least 1, got {value}")
-        if self.val_size < 10:
-            raise AUError(f"val_size must be at least 10, got {self.val_size}")
+        if self.val_size < 0:
+            raise AUError(f"val_size must be at least 0, got {self.val_size}")
+        if "mahalanobis_ensemble" in self.detectors and self.val_size < 10:
+            raise AUError(
+                f"mahalanobis_ensemble fits its combiner on the validation set: val_size must be at least 10, "
+                f"got {self.val_size}"
+            )
         bad = set(self.params) - set(self.detectors)
         if bad:
             raise AUError(f"parameters given for detector(s) not chosen: {', '.join(sorted(bad))}")
@@ -266,6 +272,8 @@ def score_run(
     ]:
         _check_shape(model, d, role)
     _check_shape(model, train, "training")
+    if val_ood is not None and "odin" in config.detectors and config.val_size == 0:
+        raise AUError("ODIN tunes epsilon on in-distribution validation images: val_size must be at least 1")
     if len(set(d.name for d in ood)) != len(ood):
         raise AUError("an OOD set is named twice; list each once")
     weights = weights_sha256 or state_sha256(model)

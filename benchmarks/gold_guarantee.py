@@ -1,0 +1,84 @@
+"""What the guarantee costs and what it buys: SGR against two uncorrected threshold choices, side by side.
+
+On one scores directory (``au score``), for every detector and epsilon, the same random
+calibration/test splits are given to three ways of choosing a threshold on the calibration part:
+
+* ``sgr``: AU's certificate - Clopper-Pearson bound at delta / k over the binary search's k tests
+  (Geifman & El-Yaniv 2017, arXiv 1705.08500);
+* ``no-correction``: the same search with every test at delta (no union bound);
+* ``empirical``: the largest coverage whose calibration risk is <= epsilon (no bound at all).
+
+Printed per (detector, epsilon): mean test coverage and violation rate (share of splits whose test
+risk exceeds epsilon) of each, and the seconds SGR took per split. The guarantee asks
+``violation rate <= delta``; the coverage lost against ``empirical`` is its price.
+
+    python benchmarks/gold_guarantee.py --scores scores/ [--epsilon 0.01,0.02] [--delta 0.05] [--splits 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from au.guarantees import random_splits, risk_coverage, sgr
+from au.guarantees.scored import load_scored
+from au.guarantees.selective import Ranked
+
+
+def empirical_threshold(scores: np.ndarray, errors: np.ndarray, epsilon: float) -> float:
+    _, risk, thresholds = risk_coverage(scores, errors)
+    ok = np.flatnonzero(risk <= epsilon)
+    return float(thresholds[ok[-1]]) if len(ok) else np.inf
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scores", type=Path, required=True, help="an 'au score' directory")
+    parser.add_argument("--epsilon", default="0.01,0.02")
+    parser.add_argument("--delta", type=float, default=0.05)
+    parser.add_argument("--splits", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    epsilons = [float(e) for e in args.epsilon.split(",")]
+    scored = load_scored([args.scores])
+    rows, errors = scored.stream()
+    splits = random_splits(len(rows), args.splits, 0.5, args.seed)
+    print(
+        f"{len(rows):,} in-distribution inputs, error rate {errors.mean():.4f}; {args.splits} splits, delta {args.delta}"
+    )
+    header = f"{'entry':<22} {'eps':>5}  {'sgr cov':>8} {'viol':>6}  {'no-corr cov':>11} {'viol':>6}  {'empir. cov':>10} {'viol':>6}  {'ms/split':>8}"
+    print(header)
+    for key, values in scored.scores.items():
+        s = values[rows]
+        for eps in epsilons:
+            cov = {m: [] for m in ("sgr", "nocorr", "empirical")}
+            viol = {m: [] for m in cov}
+            seconds = 0.0
+            for cal in splits:
+                test_s, test_e = s[~cal], errors[~cal]
+                start = time.perf_counter()
+                ranked = Ranked(s[cal], errors[cal])
+                thresholds = {"sgr": sgr(None, None, eps, args.delta, ranked=ranked).threshold}
+                seconds += time.perf_counter() - start
+                thresholds["nocorr"] = sgr(
+                    None, None, eps, args.delta, ranked=ranked, search_correction=False
+                ).threshold
+                thresholds["empirical"] = empirical_threshold(s[cal], errors[cal], eps)
+                for method, t in thresholds.items():
+                    accept = test_s >= t
+                    a = int(accept.sum())
+                    cov[method].append(a / len(test_s))
+                    viol[method].append((test_e[accept].sum() / a if a else 0.0) > eps)
+            print(
+                f"{key:<22} {eps:>5g}  {np.mean(cov['sgr']):>8.4f} {np.mean(viol['sgr']):>6.3f}  "
+                f"{np.mean(cov['nocorr']):>11.4f} {np.mean(viol['nocorr']):>6.3f}  "
+                f"{np.mean(cov['empirical']):>10.4f} {np.mean(viol['empirical']):>6.3f}  "
+                f"{1000 * seconds / len(splits):>8.2f}"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""``au gold``: the leaderboard from scores directories, layer-wise entries, coverage vs training size, refusals."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from au import data
+from au.ablation import SWEEP_TRAINING, SweepConfig, run_sweep
+from au.errors import AUError
+from au.guarantees import GoldConfig, TrainingSizeOptions, gold_run, read_leaderboard
+from au.guarantees.tables import SPLITS_SCHEMA, TRAINING_SIZE_SCHEMA
+from au.models.weights import sha256_file
+from au.ood.scoring import ScoreConfig, score_run
+from conftest import TinyNet, make_dataset, run_au, tiny_net
+
+DETECTORS = ("msp", "energy", "knn", "parzen_lsh")
+PARAMS = {"parzen_lsh": {"heldout": 40, "partitions": 2, "partitionings": 2}, "knn": {"k": 5}}
+
+
+def _scores(out, layer=None, detectors=DETECTORS):
+    train, test = make_dataset(300, 3, seed=0, split="train"), make_dataset(200, 3, seed=1, split="test")
+    noise = data.load("noise-uniform:n=100:shape=8x8x1", "all")
+    config = ScoreConfig(
+        detectors=detectors,
+        layer=layer,
+        val_size=0,
+        params={k: v for k, v in PARAMS.items() if k in detectors},
+    )
+    score_run(tiny_net(), train, test, [noise], out, config)
+    return out
+
+
+@pytest.fixture(scope="module")
+def scores(tmp_path_factory):
+    return _scores(tmp_path_factory.mktemp("scores") / "s")
+
+
+def test_leaderboard_end_to_end(tmp_path, scores):
+    config = GoldConfig(epsilons=(0.01, 0.7), n_splits=20, mixed=("all",))
+    result = gold_run([scores], tmp_path / "g", config)
+    entries = result["entries"]
+    assert len(entries) == len(DETECTORS) * 2 * 2
+    for stream in ("in", "mixed"):
+        for eps in (0.01, 0.7):
+            group = [e for e in entries if e["stream"] == stream and e["epsilon"] == eps]
+            assert [e["rank"] for e in group] == list(range(1, len(DETECTORS) + 1))
+            means = [e["coverage_mean"] for e in group]
+            assert means == sorted(means, reverse=True)
+    for e in entries:
+        assert {"coverage", "threshold", "risk_bound", "test_risk", "aurc", "violation_rate"} <= set(e)
+        assert e["n_splits"] == 20 and 0 <= e["violation_rate"] <= 1
+        if e["epsilon"] == 0.01:  # 100 calibration inputs cannot certify 1%: documented, not an error
+            assert e["coverage"] == 0 and e["threshold"] is None and e["risk_bound"] == 1.0
+            assert "calibration split too small" in e["note"]
+    # the untrained tiny net is wrong about 2/3 of the time: 70% is certifiable on the in stream
+    assert any(
+        e["certified"] and e["coverage"] > 0 for e in entries if e["stream"] == "in" and e["epsilon"] == 0.7
+    )
+    assert result["streams"]["in"]["inputs"] == 200 and result["streams"]["mixed"]["inputs"] == 300
+    mixed = [e for e in entries if e["stream"] == "mixed"]
+    assert all("in_coverage" in e and "ood_accepted" in e for e in mixed)
+    splits = pq.read_table(tmp_path / "g" / "splits.parquet")
+    assert splits.schema.remove_metadata() == SPLITS_SCHEMA and splits.num_rows == len(entries) * 20
+    cal = result["calibration"]
+    assert cal["temperature"] > 0 and set(cal) >= {"ece_before", "ece_after", "reliability_before"}
+    html = (tmp_path / "g" / "report.html").read_text()
+    assert "gold leaderboard" in html and "Risk-coverage curves" in html
+    assert {"risk_coverage_in", "risk_coverage_mixed", "reliability"} <= set(result["figures"])
+    assert read_leaderboard(tmp_path / "g")["job_key"] == result["job_key"]
+    # same job again: nothing to do; another job into that directory: refused, nothing touched
+    before = (tmp_path / "g" / "leaderboard.json").read_bytes()
+    assert gold_run([scores], tmp_path / "g", config)["job_key"] == result["job_key"]
+    with pytest.raises(AUError, match="already holds a different leaderboard"):
+        gold_run([scores], tmp_path / "g", GoldConfig(epsilons=(0.5,), n_splits=20))
+    assert (tmp_path / "g" / "leaderboard.json").read_bytes() == before
+
+
+def test_same_seed_same_leaderboard(tmp_path, scores):
+    config = GoldConfig(epsilons=(0.7,), n_splits=10)
+    a = gold_run([scores], tmp_path / "a", config)["entries"]
+    b = gold_run([scores], tmp_path / "b", config)["entries"]
+    assert a == b
+    c = gold_run([scores], tmp_path / "c", GoldConfig(epsilons=(0.7,), n_splits=10, seed=1))["entries"]
+    assert [e["coverage"] for e in a] != [e["coverage"] for e in c]
+
+
+def test_layer_wise_entries(tmp_path, scores):
+    other = _scores(tmp_path / "pool", layer="pool", detectors=("msp", "knn"))
+    result = gold_run([scores, other], tmp_path / "g", GoldConfig(epsilons=(0.7,), n_splits=5))
+    keys = {e["entry"] for e in result["entries"]}
+    assert keys == {"msp", "energy", "knn@conv1", "parzen_lsh@conv1", "knn@pool"}
+    layers = {e["entry"]: e["layer"] for e in result["entries"]}
+    assert layers["knn@pool"] == "pool" and layers["msp"] == "logits"
+    with pytest.raises(AUError, match="knn@conv1 is scored in two directories"):
+        gold_run([scores, scores], tmp_path / "g2", GoldConfig(epsilons=(0.7,), n_splits=5))
+
+
+def test_nan_scores_and_other_inputs_are_refused(tmp_path, scores):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(scores, bad)
+    table = pq.read_table(bad / "scores.parquet")
+    knn = table.column("knn").to_numpy().copy()
+    knn[5] = np.nan
+    table = table.set_column(table.column_names.index("knn"), "knn", [knn])
+    pq.write_table(table, bad / "scores.parquet")
+    metrics = json.loads((bad / "metrics.json").read_text())
+    metrics["scores_sha256"] = sha256_file(bad / "scores.parquet")
+    (bad / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(AUError, match="detector 'knn' has 1 NaN or infinite score"):
+        gold_run([bad], tmp_path / "g", GoldConfig(n_splits=5))
+    assert not (tmp_path / "g").exists()
+    with pytest.raises(AUError, match="not in the scores"):
+        gold_run([scores], tmp_path / "g", GoldConfig(n_splits=5, mixed=("fashion-mnist",)))
+    with pytest.raises(AUError, match="holds no scores"):
+        gold_run([tmp_path / "nothing"], tmp_path / "g", GoldConfig(n_splits=5))
+
+
+def test_cli_gold_and_its_errors(tmp_path, scores):
+    out = tmp_path / "g"
+    for args, message in [
+        (("--epsilon", "1.5"), "epsilon must lie strictly between 0 and 1, got 1.5"),
+        (("--epsilon", "0.01,abc"), "--epsilon '0.01,abc': expected comma-separated numbers"),
+        (("--delta", "0"), "delta must lie strictly between 0 and 1"),
+        (("--delta", "0.05,0.1"), "expected one number"),
+    ]:
+        proc = run_au("gold", "--scores", str(scores), "--out", str(out), *args)
+        assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+        assert not out.exists()
+    proc = run_au("gold", "--scores", str(scores), "--out", str(out), "--epsilon", "0.7", "--splits", "10")
+    assert proc.returncode == 0, proc.stderr
+    assert "leaderboard.json" in proc.stdout and "knn@conv1" in proc.stdout
+    assert read_leaderboard(out)["config"]["n_splits"] == 10
+
+
+def _tiny_factory(input_shape, num_classes, seed):
+    import torch
+
+    torch.manual_seed(seed)
+    return TinyNet(num_classes)
+
+
+def test_coverage_vs_training_size_from_a_sweep(tmp_path, scores):
+    train, test = make_dataset(300, 3, seed=0, split="train"), make_dataset(200, 3, seed=1, split="test")
+    sweep = SweepConfig(
+        model="tiny",
+        data="blobs",
+        fractions=(0.2, 1.0),
+        trials=2,
+        training=SWEEP_TRAINING.updated(max_steps=40, batch_size=16, lr=0.01, patience=3),
+    )
+    run_sweep(sweep, tmp_path / "sweep", train=train, test=test, factory=_tiny_factory, show_progress=False)
+    options = TrainingSizeOptions(detectors=("msp", "knn"), limit=150)
+    result = gold_run(
+        [scores],
+        tmp_path / "g",
+        GoldConfig(epsilons=(0.3, 0.7), n_splits=10),
+        ablation=tmp_path / "sweep",
+        ablation_options=options,
+        train=train,
+        test=test,
+        factory=_tiny_factory,
+    )
+    table = pq.read_table(tmp_path / "g" / "training_size.parquet")
+    assert table.schema.remove_metadata() == TRAINING_SIZE_SCHEMA
+    rows = table.to_pylist()
+    assert len(rows) == 4 * 2 * 2  # trials x detectors x epsilons
+    small = [r["n_train"] for r in rows if r["fraction"] == 0.2]
+    large = [r["n_train"] for r in rows if r["fraction"] == 1.0]
+    assert max(small) < min(large)
+    assert all(0 <= r["coverage_mean"] <= 1 and np.isfinite(r["score_mean"]) for r in rows)
+    # each trial model was scored against its own training subset: the kNN fit size equals n_train
+    fitted = json.loads((tmp_path / "g" / "ablation" / "f0.2-t0" / "metrics.json").read_text())
+    assert fitted["in_distribution"]["n_fit"] == next(
+        r["n_train"] for r in rows if r["run_dir"].endswith("f0.2-t0")
+    )
+    assert result["figures"]["coverage_vs_training"] == "coverage_vs_training.png"
+    assert "Certified coverage vs training examples" in (tmp_path / "g" / "report.html").read_text()
