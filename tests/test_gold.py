@@ -21,16 +21,16 @@ DETECTORS = ("msp", "energy", "knn", "parzen_lsh")
 PARAMS = {"parzen_lsh": {"heldout": 40, "partitions": 2, "partitionings": 2}, "knn": {"k": 5}}
 
 
-def _scores(out, layer=None, detectors=DETECTORS):
+def _scores(out, layer=None, detectors=DETECTORS, ood=True):
     train, test = make_dataset(300, 3, seed=0, split="train"), make_dataset(200, 3, seed=1, split="test")
-    noise = data.load("noise-uniform:n=100:shape=8x8x1", "all")
+    noise = [data.load("noise-uniform:n=100:shape=8x8x1", "all")] if ood else []
     config = ScoreConfig(
         detectors=detectors,
         layer=layer,
         val_size=0,
         params={k: v for k, v in PARAMS.items() if k in detectors},
     )
-    score_run(tiny_net(), train, test, [noise], out, config)
+    score_run(tiny_net(), train, test, noise, out, config)
     return out
 
 
@@ -119,6 +119,14 @@ def test_nan_scores_and_other_inputs_are_refused(tmp_path, scores):
         gold_run([scores], tmp_path / "g", GoldConfig(n_splits=5, mixed=("fashion-mnist",)))
     with pytest.raises(AUError, match="holds no scores"):
         gold_run([tmp_path / "nothing"], tmp_path / "g", GoldConfig(n_splits=5))
+    with pytest.raises(AUError, match="leaves an empty calibration or test part"):
+        gold_run([scores], tmp_path / "g", GoldConfig(n_splits=5, cal_fraction=0.001))
+    with pytest.raises(AUError, match="seed must be a non-negative integer"):
+        GoldConfig(seed=-1)
+    no_ood = _scores(tmp_path / "no-ood", detectors=("msp",), ood=False)
+    with pytest.raises(AUError, match="the scores hold no OOD inputs"):
+        gold_run([no_ood], tmp_path / "g", GoldConfig(n_splits=5, mixed=("all",)))
+    assert not (tmp_path / "g").exists()  # every refusal came before anything was written
 
 
 def test_cli_gold_and_its_errors(tmp_path, scores):

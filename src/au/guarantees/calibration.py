@@ -35,10 +35,12 @@ def nll(logits, labels, temperature: float = 1.0) -> float:
     return float(-log_softmax(z / temperature, axis=1)[np.arange(len(y)), y].mean())
 
 
-def fit_temperature(logits, labels, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
+def fit_temperature(logits, labels, bounds: tuple[float, float] = (0.01, 100.0)) -> float:
     """The temperature minimising the NLL of ``labels`` (Guo et al. 2017, arXiv 1706.04599).
 
-    Searched on log T within ``bounds`` (bounded Brent); the NLL is convex in 1/T, so the minimum is unique.
+    Searched on log T within ``bounds`` (bounded Brent); the NLL is convex in 1/T, so the minimum is
+    unique. A result at a bound means the optimum lies beyond it (e.g. a model no better than chance
+    wants T -> infinity); :func:`calibration_summary` flags it.
     """
     z, y = _check_logits(logits, labels)
     lo, hi = np.log(bounds[0]), np.log(bounds[1])
@@ -100,8 +102,16 @@ def calibration_summary(logits, labels, cal_mask, bins: int = 15) -> dict:
     cal = np.asarray(cal_mask, dtype=bool)
     if cal.shape != y.shape or cal.all() or not cal.any():
         raise AUError("the calibration mask must select some but not all inputs")
-    t = fit_temperature(z[cal], y[cal])
-    out: dict = {"temperature": t, "n_cal": int(cal.sum()), "n_test": int((~cal).sum()), "bins": bins}
+    bounds = (0.01, 100.0)
+    t = fit_temperature(z[cal], y[cal], bounds)
+    at_bound = bool(min(abs(np.log(t / b)) for b in bounds) < 1e-3)
+    out: dict = {
+        "temperature": t,
+        "temperature_at_bound": at_bound,
+        "n_cal": int(cal.sum()),
+        "n_test": int((~cal).sum()),
+        "bins": bins,
+    }
     for tag, temp in (("before", 1.0), ("after", t)):
         conf, pred = confidences(z[~cal], temp)
         correct = pred == y[~cal]

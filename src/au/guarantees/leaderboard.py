@@ -77,6 +77,8 @@ class GoldConfig:
             raise AUError(f"n_splits must be at least 1, got {self.n_splits}")
         if self.bins < 1:
             raise AUError(f"bins must be at least 1, got {self.bins}")
+        if self.seed < 0:
+            raise AUError(f"seed must be a non-negative integer, got {self.seed}")
         object.__setattr__(self, "mixed", tuple(self.mixed))
 
 
@@ -92,10 +94,17 @@ def _note(cert_first, n_cal: int, epsilon: float, delta: float) -> str | None:
     return f"no threshold certified: too many errors among the best-scored inputs for epsilon {epsilon:g}; coverage 0"
 
 
-def certify_stream(scored: Scored, stream: str, mixed: tuple[str, ...], config: GoldConfig):
-    """(entries, split rows, row indices (m,), errors (m,), calibration masks (n_splits, m)) of one stream."""
+def prepare_stream(scored: Scored, stream: str, mixed: tuple[str, ...], config: GoldConfig):
+    """(row indices (m,), errors (m,), calibration masks (n_splits, m)) of one stream; checks it can be split."""
     rows, errors = scored.stream(mixed if stream == "mixed" else ())
-    splits = random_splits(len(rows), config.n_splits, config.cal_fraction, config.seed)
+    return rows, errors, random_splits(len(rows), config.n_splits, config.cal_fraction, config.seed)
+
+
+def certify_stream(
+    scored: Scored, stream: str, prepared, config: GoldConfig
+) -> tuple[list[dict], list[dict]]:
+    """(leaderboard entries, split-check rows) of one stream prepared by :func:`prepare_stream`."""
+    rows, errors, splits = prepared
     is_ood = scored.is_ood[rows]
     test0 = ~splits[0]
     entries, split_rows = [], []
@@ -122,7 +131,9 @@ def certify_stream(scored: Scored, stream: str, mixed: tuple[str, ...], config: 
                 "cal_coverage": first.coverage,
                 "coverage_mean": float(check.coverage.mean()),
                 "coverage_std": float(check.coverage.std()),
-                "test_risk_mean": float(check.test_risk.mean()),
+                "test_risk_mean": float(check.test_risk[check.certified].mean())
+                if check.certified.any()
+                else None,
                 "certified_rate": float(check.certified.mean()),
                 "n_splits": int(len(check.coverage)),
                 "n_cal": int(splits[0].sum()),
@@ -150,7 +161,7 @@ def certify_stream(scored: Scored, stream: str, mixed: tuple[str, ...], config: 
                         "violated": bool(check.violations[i]),
                     }
                 )
-    return entries, split_rows, rows, errors, splits
+    return entries, split_rows
 
 
 def rank(entries: list[dict]) -> list[dict]:
@@ -172,17 +183,19 @@ def rank(entries: list[dict]) -> list[dict]:
 
 
 def _test_logits(scored: Scored, rows: np.ndarray) -> np.ndarray | None:
-    """Logits of the in-distribution rows, from the first scores directory's recording of the test set."""
+    """Logits of the in-distribution rows, from the first scores directory's recording of the test set.
+
+    None when that recording is absent (calibration is then skipped); a damaged one is an error.
+    """
     path = Path(scored.sources[0]["path"]) / "acts" / "test"
-    try:
-        logits = activations.open(path).layer("logits")
-    except AUError:
+    if not path.is_dir():
         return None
+    logits = activations.open(path).layer("logits")
     position = {i: k for k, i in enumerate(logits.ids.tolist())}
-    try:
-        index = np.array([position[i] for i in scored.example_id[rows]], dtype=np.int64)
-    except KeyError:
-        return None
+    missing = [i for i in scored.example_id[rows] if i not in position]
+    if missing:
+        raise AUError(f"{path} does not hold the scored test inputs (e.g. {missing[0]!r}); re-run 'au score'")
+    index = np.array([position[i] for i in scored.example_id[rows]], dtype=np.int64)
     return np.asarray(logits.values, dtype=np.float64)[index]
 
 
@@ -221,9 +234,12 @@ def gold_run(
     ablation_options = ablation_options or TrainingSizeOptions()
     scored = load_scored(scores)
     mixed = tuple(scored.ood_sets) if config.mixed == ("all",) else config.mixed
-    streams = ["in"] + (["mixed"] if mixed else [])
-    if mixed and not set(mixed) <= set(scored.ood_sets):
-        scored.stream(mixed)  # raises, naming the unknown sets
+    if config.mixed == ("all",) and not mixed:
+        raise AUError(
+            "--mixed all: the scores hold no OOD inputs; score OOD sets with 'au score --ood', or drop --mixed"
+        )
+    # every stream and split is drawn before anything is written: a refused call leaves nothing behind
+    prepared = {s: prepare_stream(scored, s, mixed, config) for s in ["in"] + (["mixed"] if mixed else [])}
     identity = {
         "format": FORMAT,
         "scores": [s["scores_sha256"] for s in scored.sources],
@@ -246,12 +262,12 @@ def gold_run(
 
     entries, split_rows, figures, stream_info = [], [], {}, {}
     calibration = None
-    for stream in streams:
+    for stream, (rows, errors, splits) in prepared.items():
         progress.note(
             f"[gold] {stream} stream: {len(scored.scores)} entries x {len(config.epsilons)} epsilon(s) x "
             f"{config.n_splits} splits"
         )
-        got, rows_of_splits, rows, errors, splits = certify_stream(scored, stream, mixed, config)
+        got, rows_of_splits = certify_stream(scored, stream, (rows, errors, splits), config)
         entries += got
         stream_info[stream] = {"inputs": int(len(rows)), "error_rate": float(errors.mean())}
         split_rows += rows_of_splits

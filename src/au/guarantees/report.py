@@ -25,13 +25,13 @@ def add_gold_section(report: Report, result: dict, out: Path) -> None:
     report.heading("Certified coverage: the gold leaderboard")
     report.paragraph(
         f"For each coverage score and target risk epsilon, SGR (Geifman & El-Yaniv 2017, arXiv 1705.08500) picks, "
-        f"on a random calibration half ({100 * c['cal_fraction']:.0f}%) of the inputs, the threshold of largest "
+        f"on a random calibration part ({100 * c['cal_fraction']:.0f}%) of the inputs, the threshold of largest "
         f"coverage whose Clopper-Pearson upper bound on the selective risk is at most epsilon at confidence "
-        f"1 - delta (delta = {c['delta']:g}, split over the thresholds the binary search tests). Coverage and "
-        f"test risk are measured on the other half; the violation rate is the share of {c['n_splits']} random "
+        f"1 - delta (delta = {c['delta']:g}, split over the thresholds the binary search may test). Coverage and "
+        f"test risk are measured on the rest; the violation rate is the share of {c['n_splits']} random "
         "splits whose test risk exceeded epsilon, which the guarantee keeps at most delta. Threshold, bound, "
         "coverage and test risk are the first split's; entries are ranked by their mean coverage over all splits, "
-        "and the first certified one is the gold of its epsilon."
+        "and the first with any coverage is the gold of its epsilon."
     )
     for stream, info in result["streams"].items():
         rows = [e for e in result["entries"] if e["stream"] == stream]
@@ -66,8 +66,8 @@ def add_gold_section(report: Report, result: dict, out: Path) -> None:
     if cal:
         report.heading("Calibration of the softmax", level=3)
         report.paragraph(
-            f"Temperature scaling (Guo et al. 2017, arXiv 1706.04599) fitted on the first split's calibration half "
-            f"({cal['n_cal']:,} inputs); ECE ({cal['bins']} equal-width bins) and NLL on its test half "
+            f"Temperature scaling (Guo et al. 2017, arXiv 1706.04599) fitted on the first split's calibration part "
+            f"({cal['n_cal']:,} inputs); ECE ({cal['bins']} equal-width bins) and NLL on its test part "
             f"({cal['n_test']:,} inputs)."
         )
         report.table(
@@ -77,6 +77,12 @@ def add_gold_section(report: Report, result: dict, out: Path) -> None:
                 ["temperature-scaled", cal["temperature"], cal["ece_after"], cal["nll_after"]],
             ],
         )
+        if cal.get("temperature_at_bound"):
+            report.paragraph(
+                f"The fitted temperature {cal['temperature']:.3g} sits at the edge of the searched range "
+                "(0.01 to 100): the optimum lies beyond it.",
+                note=True,
+            )
         if "reliability" in figures:
             report.image(
                 out / figures["reliability"], "Reliability diagrams before and after temperature scaling"

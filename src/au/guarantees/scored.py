@@ -98,6 +98,11 @@ def load_scored(dirs) -> Scored:
             )
         layer = metrics["layer"]
         for name in metrics["detectors"]:
+            if name not in DETECTORS:
+                raise AUError(
+                    f"{d}/metrics.json names a detector {name!r} this version of AU does not know "
+                    f"(known: {', '.join(DETECTORS)}); re-score with this version"
+                )
             key, at = entry_of(name, layer)
             if key in scored.entries:
                 if "@" in key:

@@ -75,7 +75,8 @@ class Certificate:
     ``threshold``: accept inputs whose score is >= it (``inf`` when nothing could be certified);
     ``risk_bound``: the upper bound on the selective risk that holds with probability >= 1 - delta
     (1.0 when nothing is certified); ``coverage`` / ``risk``: share accepted and error rate among
-    them on the calibration inputs; ``tests``: thresholds examined (delta is split over them).
+    them on the calibration inputs; ``tests``: k, the most thresholds the search may test (delta is
+    split over them).
     """
 
     epsilon: float

@@ -60,7 +60,9 @@ class SplitCheck:
         return float(self.violations.mean())
 
 
-def split_check(scores, errors, epsilons, delta: float, splits: np.ndarray) -> list[SplitCheck]:
+def split_check(
+    scores, errors, epsilons, delta: float, splits: np.ndarray, *, search_correction: bool = True
+) -> list[SplitCheck]:
     """Certify each of ``epsilons`` on the calibration part of every split; measure on its test part.
 
     Parameters
@@ -75,6 +77,8 @@ def split_check(scores, errors, epsilons, delta: float, splits: np.ndarray) -> l
         Allowed failure probability.
     splits : array (n_splits, n) of bool
         Calibration masks, e.g. from :func:`random_splits`.
+    search_correction : bool
+        Passed to :func:`~au.guarantees.selective.sgr`; False only to measure what the correction buys.
     """
     s, e = check_scores(scores, errors)
     delta = check_level(delta, "delta")
@@ -88,7 +92,7 @@ def split_check(scores, errors, epsilons, delta: float, splits: np.ndarray) -> l
         ranked = Ranked(s[cal], e[cal])
         test_s, test_e = s[~cal], e[~cal]
         for eps in epsilons:
-            cert = sgr(None, None, eps, delta, ranked=ranked)
+            cert = sgr(None, None, eps, delta, ranked=ranked, search_correction=search_correction)
             accept = test_s >= cert.threshold
             a = int(accept.sum())
             risk = float(test_e[accept].sum()) / a if a else 0.0

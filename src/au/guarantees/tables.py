@@ -36,7 +36,11 @@ SPLITS_SCHEMA = pa.schema(
 TRAINING_SIZE_SCHEMA = pa.schema(
     [
         pa.field("run_dir", pa.string(), nullable=False),  # relative to the sweep directory
-        pa.field("fraction", pa.float64(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),  # the sweep's kind: "fraction" or "class"
+        pa.field(
+            "fraction", pa.float64(), nullable=False
+        ),  # keep-fraction (of the ablated class in a class sweep)
+        pa.field("ablated_class", pa.int32(), nullable=False),  # -1 in a fraction sweep
         pa.field("trial", pa.int32(), nullable=False),
         pa.field("n_train", pa.int64(), nullable=False),
         pa.field("test_accuracy", pa.float64(), nullable=False),  # on the scored test inputs

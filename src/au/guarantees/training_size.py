@@ -131,7 +131,9 @@ def coverage_vs_training(
                 rows.append(
                     {
                         "run_dir": t["run_dir"],
+                        "kind": t["kind"],
                         "fraction": t["fraction"] if t["kind"] == "fraction" else t["class_fraction"],
+                        "ablated_class": t["ablated_class"],
                         "trial": t["trial"],
                         "n_train": t["n_train"],
                         "test_accuracy": float(1.0 - errors.mean()),
