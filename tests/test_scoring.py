@@ -116,6 +116,23 @@ def test_unfinished_scores_are_refused(tmp_path):
         read_scores(tmp_path / "s")
 
 
+def test_scores_into_another_directory_are_refused(tmp_path):
+    """An unrelated non-empty --out, or an unfinished scoring of another job, is refused untouched."""
+    model, train, test, ood = _setting()
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "todo.txt").write_text("mine")
+    with pytest.raises(AUError, match="not an AU scores directory"):
+        score_run(model, train, test, ood, other, _config(detectors=("msp",)))
+    assert [p.name for p in other.iterdir()] == ["todo.txt"]
+    out = tmp_path / "s"
+    score_run(model, train, test, ood, out, _config(detectors=("msp",)))
+    (out / "metrics.json").unlink()
+    (out / "scores-incomplete.json").write_text('{"job_key": "another"}')
+    with pytest.raises(AUError, match="unfinished scores of a different job"):
+        score_run(model, train, test, ood, out, _config(detectors=("msp",)))
+
+
 def test_penultimate_layer_of_the_registry_models():
     assert penultimate_layer(build_model("mnist-cnn")) == "fc1"
     assert penultimate_layer(build_model("alexnet-cifar")) not in ("logits",)

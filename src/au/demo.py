@@ -199,7 +199,7 @@ def _score_stage(
     """Every coverage detector, fitted on the recorded training activations, against the OOD sets."""
     out = config.out / "scores"
     progress.note(f"[demo] coverage scores: {len(config.score_ood)} OOD sets -> {out}")
-    ood = [data.load(spec, "test" if "test" in data.splits(spec) else "all") for spec in config.score_ood]
+    ood = [data.load(spec, data.evaluation_split(spec)) for spec in config.score_ood]
     # a shortened demo (--record-limit) records fewer training rows: size the validation and held-out sets to them
     rows = min(len(train), config.record_limit or len(train), config.score_fit_limit or len(train))
     val_size = min(1000, max(10, rows // 10))

@@ -8,6 +8,9 @@ import math
 import os
 import platform
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -57,16 +60,34 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def write_json(path: Path, value: Any) -> None:
-    """Write ``value`` as JSON to ``path`` atomically: readers see the old file or the new one, never half."""
+def now() -> str:
+    """The current UTC time, ISO 8601 to the second: the timestamps of manifests."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A hidden temporary sibling of ``path`` to write; renamed onto ``path`` when the block succeeds.
+
+    Readers see the old file or the new one, never half of one; a failed write leaves no temporary.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(path)
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Write ``value`` as JSON to ``path`` atomically: readers see the old file or the new one, never half."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         json.dump(_clean(value), f, indent=2, sort_keys=False, allow_nan=False)
         f.write("\n")
         f.flush()
         os.fsync(f.fileno())
-    tmp.replace(path)
 
 
 def read_json(path: Path, what: str = "file") -> Any:

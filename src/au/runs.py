@@ -14,13 +14,12 @@ Files of a complete run::
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from torch import nn
 
-from au.data import ImageDataset
+from au.data import ImageDataset, ids_sha256
 from au.errors import AUError
 from au.manifest import read_json
 
@@ -65,8 +64,7 @@ class Run:
             {int(k): float(v) for k, v in c.get("class_keep") or []} or None,
         )
         fitted = train_split.subset(subset.train, "train")
-        digest = hashlib.sha256("\n".join(fitted.ids.tolist()).encode()).hexdigest()
-        if digest != self.manifest["data"].get("train_ids_sha256"):
+        if ids_sha256(fitted.ids) != self.manifest["data"].get("train_ids_sha256"):
             raise AUError(
                 f"run {self.path} was not trained on a subset of {train_split.name!r} ({train_split.split}); "
                 f"pass the training split it was trained on ({self.data_spec!r})"

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from au.ablation.trials import ModelFactory, TrialSpec, plan_trials, registry_fa
 from au.data.dataset import ImageDataset
 from au.data.registry import load_train_test
 from au.errors import AUError
-from au.manifest import environment, read_json, write_json
+from au.manifest import environment, now, read_json, write_json
 from au.runs import MANIFEST
 
 SWEEP_FILE = "sweep.json"
@@ -51,11 +50,7 @@ def _claim(out: Path, identity: dict) -> None:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise AUError(f"{out} exists and is not an AU sweep directory; choose an empty or new --out")
     out.mkdir(parents=True, exist_ok=True)
-    write_json(path, {"format": "au-sweep/1", "identity": identity, "status": "running", "started": _now()})
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    write_json(path, {"format": "au-sweep/1", "identity": identity, "status": "running", "started": now()})
 
 
 # Worker processes keep the data and factory they were started with (sent once, not once per trial).
@@ -181,6 +176,6 @@ def run_sweep(
                     raise
     description = read_json(out / SWEEP_FILE, "sweep description")
     if description.get("status") != "complete":
-        description.update(status="complete", finished=_now(), environment=environment())
+        description.update(status="complete", finished=now(), environment=environment())
         write_json(out / SWEEP_FILE, description)
     return read_trials(table_path)

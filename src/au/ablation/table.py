@@ -8,13 +8,13 @@ sweep is complete (``au.complete``) and how many rows it will have (``au.expecte
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from au.errors import AUError
+from au.manifest import atomic_path
 
 TRIALS_FILE = "trials.parquet"
 
@@ -79,9 +79,8 @@ def write_trials(path: Path, rows: list[dict], expected_rows: int) -> None:
             "au.expected_rows": str(expected_rows),
         }
     )
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def read_trials(path: Path, allow_partial: bool = False) -> pa.Table:

@@ -16,10 +16,8 @@ exactly one row per example.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +29,9 @@ from torch import nn
 from au import progress
 from au.activations.hooks import capture, resolve_layers
 from au.activations.schema import LayerSpec, pooled_features, recording_schema
-from au.data.dataset import ImageDataset, to_tensor
+from au.data.dataset import ImageDataset, ids_sha256, to_tensor
 from au.errors import AUError
-from au.manifest import check_job_dir, environment, job_key, write_json
+from au.manifest import check_job_dir, environment, job_key, now, write_json
 from au.models.layers import layer_output_shapes
 from au.models.weights import model_identity, sha256_file, state_sha256
 
@@ -65,10 +63,6 @@ class RecordConfig:
 
 def _part_name(index: int) -> str:
     return f"part-{index:05d}.parquet"
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _existing_parts(out: Path) -> list[dict]:
@@ -222,7 +216,7 @@ def record(
         )
     layers = resolve_layers(model, config.layers)
     specs = layer_specs(model, data.input_shape, layers, config.pool)
-    ids_sha = hashlib.sha256("\n".join(data.ids[:n].tolist()).encode()).hexdigest()
+    ids_sha = ids_sha256(data.ids[:n])
     identity = {
         "model": model_name or model_identity(model)["au.model"],
         "weights_sha256": weights_sha256 or state_sha256(model),
@@ -250,7 +244,7 @@ def record(
         return finished
 
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / INCOMPLETE, {"job_key": key, "identity": identity, "started": _now()})
+    write_json(out / INCOMPLETE, {"job_key": key, "identity": identity, "started": now()})
     num_outputs = _num_outputs(model, data)
     schema = recording_schema(specs, num_outputs, config.dtype)
     torch_dtype = torch.float16 if config.dtype == "float16" else torch.float32
@@ -318,7 +312,7 @@ def record(
         "resumed_from_row": start,
         "seconds": time.perf_counter() - started,
         "environment": environment(),
-        "created": _now(),
+        "created": now(),
     }
     write_json(out / MANIFEST, manifest)
     (out / INCOMPLETE).unlink(missing_ok=True)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from au.cli import text_table
 from au.cli.options import open_fraction, positive_int
 from au.errors import AUError
 from au.guarantees import GoldConfig, TrainingSizeOptions, gold_run
-from au.guarantees.leaderboard import COLUMNS, LEADERBOARD, leaderboard_rows
+from au.guarantees.leaderboard import LEADERBOARD
+from au.guarantees.report import COLUMNS, leaderboard_rows
 from au.guarantees.training_size import DEFAULT_DETECTORS
 
 
@@ -100,13 +102,6 @@ def print_table(result: dict) -> None:
         [r[0], f"{r[1]:g}", str(r[2]), r[3], *("-" if v is None else f"{v:.4g}" for v in r[4:])]
         for r in leaderboard_rows(result)
     ]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
-    for row in [header, *rows]:
-        print(
-            "  ".join(
-                str(x).ljust(w) if i in (0, 3) else str(x).rjust(w)
-                for i, (x, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
+    text_table.print_table(header, rows, left=(0, 3))
     for key, entry in result["gold"].items():
         print(f"gold at {key}: {entry}")

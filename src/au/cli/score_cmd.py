@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from au import data
+from au.cli import text_table
 from au.cli.options import positive_int
 from au.data.sources.noise import DEFAULT_SHAPE
 from au.data.spec import parse_spec
@@ -59,10 +60,6 @@ def _ood_spec(text: str, input_shape: tuple[int, int, int]) -> str:
     return text
 
 
-def _split_of(spec: str) -> str:
-    return "test" if "test" in data.splits(spec) else "all"
-
-
 def run(args: argparse.Namespace) -> int:
     names = (
         tuple(DETECTORS)
@@ -86,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
     if not ood_specs:
         raise AUError("--ood lists no dataset; give at least one OOD dataset spec")
     train, test = data.load_train_test(args.in_data or trained.data_spec)
-    ood = [data.load(s, _split_of(s)) for s in ood_specs]
-    val_ood = data.load(args.val_ood, _split_of(args.val_ood)) if args.val_ood else None
+    ood = [data.load(s, data.evaluation_split(s)) for s in ood_specs]
+    val_ood = data.load(args.val_ood, data.evaluation_split(args.val_ood)) if args.val_ood else None
     result = score_run(
         model,
         train,
@@ -111,14 +108,7 @@ def run(args: argparse.Namespace) -> int:
 def print_table(result: dict) -> None:
     header = ["detector", "OOD set", "AUROC", "AUPR-in", "AUPR-out", "FPR@95", "det.acc"]
     rows = [[r[0], r[1], *(f"{v:.4f}" for v in r[2:])] for r in metrics_rows(result)]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
-    for row in [header, *rows]:
-        print(
-            "  ".join(
-                str(x).ljust(w) if i < 2 else str(x).rjust(w)
-                for i, (x, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
+    text_table.print_table(header, rows, left=(0, 1))
     print("\nmisclassification AUROC (correct vs wrong, in-distribution test):")
     for name, m in result["detectors"].items():
         value = m["misclassification_auroc"]

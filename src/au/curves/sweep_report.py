@@ -22,6 +22,7 @@ from au.curves.learning_curve import (
 )
 from au.errors import AUError
 from au.manifest import read_json, write_json
+from au.report.plots import save as save_figure
 from au.runs import MANIFEST, WEIGHTS
 
 FITS_FILE = "fits.json"
@@ -60,12 +61,14 @@ def analyse_sweep(sweep_dir: Path, options: CurveOptions, out: Path | None = Non
     figures: dict[str, Path] = {}
     if identity["kind"] == "class":
         fits = analyse_class_sweep(table, class_names, options)
-        figures["class_ablation"] = _save(plots.class_ablation_curve(fits), out / "class_ablation.png")
+        figures["class_ablation"] = save_figure(plots.class_ablation_curve(fits), out / "class_ablation.png")
     else:
         fits, boot = analyse_fraction_sweep(table, options, _count_parameters(first / WEIGHTS))
-        figures["learning_curve"] = _save(plots.accuracy_curve(table, boot, fits), out / "learning_curve.png")
-        figures["error_loglog"] = _save(plots.error_loglog(table, boot, fits), out / "error_loglog.png")
-        figures["per_class"] = _save(plots.per_class_curves(table, class_names), out / "per_class.png")
+        figures["learning_curve"] = save_figure(
+            plots.accuracy_curve(table, boot, fits), out / "learning_curve.png"
+        )
+        figures["error_loglog"] = save_figure(plots.error_loglog(table, boot, fits), out / "error_loglog.png")
+        figures["per_class"] = save_figure(plots.per_class_curves(table, class_names), out / "per_class.png")
     fits = {
         "sweep": {k: identity[k] for k in ("model", "data", "kind", "trials", "seed")},
         "options": _options(options),
@@ -84,16 +87,6 @@ def _options(options: CurveOptions) -> dict:
         "level": options.level,
         "seed": options.seed,
     }
-
-
-def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
 
 
 def _n(value: float | None) -> str:

@@ -5,8 +5,8 @@
 >>> x = data.to_tensor(train.images[:8])      # float32 (8, 1, 28, 28) in [0, 1]
 """
 
-from au.data.dataset import NO_LABEL, ImageDataset, to_tensor
-from au.data.registry import SOURCES, load, load_train_test, splits
+from au.data.dataset import NO_LABEL, ImageDataset, ids_sha256, to_tensor
+from au.data.registry import SOURCES, evaluation_split, load, load_train_test, splits
 from au.data.spec import DataSpec, parse_spec
 from au.data.subsets import Subset, keep_subset, stratified_split
 
@@ -16,6 +16,8 @@ __all__ = [
     "DataSpec",
     "ImageDataset",
     "Subset",
+    "evaluation_split",
+    "ids_sha256",
     "keep_subset",
     "load",
     "load_train_test",

@@ -20,6 +20,11 @@ NO_LABEL = -1
 """Label of an example that has none (noise images, unlabelled data)."""
 
 
+def ids_sha256(ids) -> str:
+    """SHA-256 of example ids joined by newlines: which examples, in which order (manifests record it)."""
+    return hashlib.sha256("\n".join(np.asarray(ids).tolist()).encode()).hexdigest()
+
+
 @dataclass(frozen=True, eq=False)
 class ImageDataset:
     """Images with labels, class names and a stable id per example.

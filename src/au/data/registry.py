@@ -113,6 +113,11 @@ def splits(spec: str | DataSpec) -> tuple[str, ...]:
     return source.splits(parsed)
 
 
+def evaluation_split(spec: str | DataSpec) -> str:
+    """The split to evaluate on: ``test`` when the source has one, else ``all`` (e.g. OOD sets)."""
+    return "test" if "test" in splits(spec) else "all"
+
+
 def load(spec: str | DataSpec, split: str = "train") -> ImageDataset:
     """Load one split of a dataset, offline.
 

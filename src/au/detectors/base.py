@@ -31,6 +31,7 @@ class Detector:
 
     name: ClassVar[str] = "detector"
     input: ClassVar[str] = "features"
+    needs_predictions: ClassVar[bool] = False  # score(features, pred=...) wants the model's predictions
     _constraints: ClassVar[dict[str, Constraint]] = {}
 
     def get_params(self) -> dict[str, Any]:
@@ -102,6 +103,9 @@ class Detector:
         scores = np.asarray(self._score(x), dtype=np.float64).reshape(-1)
         assert scores.shape == (len(x),), (type(self).__name__, scores.shape)
         return scores
+
+    def tune(self, val_in: Any, val_out: Any = None) -> None:
+        """Use in-distribution (and, if given, OOD) validation inputs after ``fit``; most detectors need none."""
 
     def _fit(self, x: np.ndarray, labels: Any) -> None:
         pass

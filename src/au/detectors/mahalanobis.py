@@ -58,7 +58,7 @@ class Mahalanobis(Detector):
         out = np.empty((len(z), len(self.means_)))
         for c, mu in enumerate(self.means_):
             d = z - mu
-            out[:, c] = np.einsum("ij,jk,ik->i", d, self.precision_, d)
+            out[:, c] = ((d @ self.precision_) * d).sum(axis=1)  # d^T P d per row, as one matmul
         return out
 
     def _score(self, x: np.ndarray) -> np.ndarray:

@@ -134,6 +134,10 @@ class MahalanobisEnsemble(Detector):
                 out.append((x_adv.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
         return np.concatenate(out)
 
+    def tune(self, val_in, val_out=None) -> None:
+        """Fit the combiner (:meth:`fit_combiner`) on the validation images."""
+        self.fit_combiner(val_in, val_out)
+
     def fit_combiner(self, val_in, val_out=None, val_labels=None) -> dict[float, float]:
         """Choose epsilon and fit the layer weights on validation data; returns validation AUROC per epsilon.
 

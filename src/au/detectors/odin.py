@@ -80,6 +80,11 @@ class Odin(Detector):
         images = check_images(images, "Odin", self.n_features_in_)
         return self._scores(images, float(self.epsilon))
 
+    def tune(self, val_in, val_out=None) -> None:
+        """Tune epsilon (:meth:`tune_epsilon`) when OOD validation images are given; else keep the paper's."""
+        if val_out is not None:
+            self.tune_epsilon(val_in, val_out)
+
     def tune_epsilon(self, val_in, val_out, epsilons=EPSILON_GRID) -> dict[float, float]:
         """Set ``epsilon`` to the grid value with the lowest FPR at 95% TPR on (``val_in``, ``val_out``).
 

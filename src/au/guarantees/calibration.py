@@ -31,7 +31,10 @@ def _check_logits(logits, labels) -> tuple[np.ndarray, np.ndarray]:
 
 def nll(logits, labels, temperature: float = 1.0) -> float:
     """Mean negative log-likelihood of ``labels`` under ``softmax(logits / temperature)``."""
-    z, y = _check_logits(logits, labels)
+    return _nll(*_check_logits(logits, labels), temperature)
+
+
+def _nll(z: np.ndarray, y: np.ndarray, temperature: float) -> float:
     return float(-log_softmax(z / temperature, axis=1)[np.arange(len(y)), y].mean())
 
 
@@ -45,7 +48,7 @@ def fit_temperature(logits, labels, bounds: tuple[float, float] = (0.01, 100.0))
     z, y = _check_logits(logits, labels)
     lo, hi = np.log(bounds[0]), np.log(bounds[1])
     result = minimize_scalar(
-        lambda log_t: nll(z, y, float(np.exp(log_t))),
+        lambda log_t: _nll(z, y, float(np.exp(log_t))),
         bounds=(lo, hi),
         method="bounded",
         options={"xatol": 1e-5},
@@ -116,7 +119,7 @@ def calibration_summary(logits, labels, cal_mask, bins: int = 15) -> dict:
         conf, pred = confidences(z[~cal], temp)
         correct = pred == y[~cal]
         out[f"ece_{tag}"] = expected_calibration_error(conf, correct, bins)
-        out[f"nll_{tag}"] = nll(z[~cal], y[~cal], temp)
+        out[f"nll_{tag}"] = _nll(z[~cal], y[~cal], temp)
         r = reliability(conf, correct, bins)
         out[f"reliability_{tag}"] = {k: v.tolist() for k, v in r.items()}
     return out

@@ -30,6 +30,7 @@ from au.errors import AUError
 from au.guarantees import plots
 from au.guarantees.bounds import check_level
 from au.guarantees.calibration import calibration_summary
+from au.guarantees.report import write_report
 from au.guarantees.scored import Scored, load_scored
 from au.guarantees.selective import aurc, best_possible_bound, optimal_aurc
 from au.guarantees.splits import random_splits, split_check
@@ -40,7 +41,9 @@ from au.guarantees.tables import (
     TRAINING_SIZE_SCHEMA,
     write_table,
 )
+from au.guarantees.training_size import TrainingSizeOptions, coverage_vs_training
 from au.manifest import check_job_dir, environment, job_key, read_json, write_json
+from au.report.plots import save as save_figure
 
 LEADERBOARD = "leaderboard.json"
 INCOMPLETE = "gold-incomplete.json"
@@ -192,10 +195,12 @@ def _test_logits(scored: Scored, rows: np.ndarray) -> np.ndarray | None:
         return None
     logits = activations.open(path).layer("logits")
     position = {i: k for k, i in enumerate(logits.ids.tolist())}
-    missing = [i for i in scored.example_id[rows] if i not in position]
-    if missing:
-        raise AUError(f"{path} does not hold the scored test inputs (e.g. {missing[0]!r}); re-run 'au score'")
-    index = np.array([position[i] for i in scored.example_id[rows]], dtype=np.int64)
+    try:
+        index = np.array([position[i] for i in scored.example_id[rows]], dtype=np.int64)
+    except KeyError as e:
+        raise AUError(
+            f"{path} does not hold the scored test inputs (e.g. {e.args[0]!r}); re-run 'au score'"
+        ) from None
     return np.asarray(logits.values, dtype=np.float64)[index]
 
 
@@ -205,7 +210,7 @@ def gold_run(
     config: GoldConfig = GoldConfig(),
     *,
     ablation: Path | None = None,
-    ablation_options=None,
+    ablation_options: TrainingSizeOptions | None = None,
     train=None,
     test=None,
     factory=None,
@@ -228,8 +233,6 @@ def gold_run(
     factory : callable, optional
         Builds the sweep's models when they are not in the registry (see :func:`au.ablation.run_sweep`).
     """
-    from au.guarantees.training_size import TrainingSizeOptions, coverage_vs_training
-
     out = Path(out)
     ablation_options = ablation_options or TrainingSizeOptions()
     scored = load_scored(scores)
@@ -274,7 +277,7 @@ def gold_run(
         fig = plots.risk_coverage_curves(
             {k: v[rows] for k, v in scored.scores.items()}, errors, config.epsilons, f"{stream} stream"
         )
-        figures[f"risk_coverage_{stream}"] = plots.save(fig, out / f"risk_coverage_{stream}.png")
+        figures[f"risk_coverage_{stream}"] = save_figure(fig, out / f"risk_coverage_{stream}.png")
         if stream == "in":
             logits = _test_logits(scored, rows)
             if logits is None:
@@ -283,7 +286,7 @@ def gold_run(
                 )
             else:
                 calibration = calibration_summary(logits, scored.label[rows], splits[0], config.bins)
-                figures["reliability"] = plots.save(
+                figures["reliability"] = save_figure(
                     plots.reliability_diagram(calibration), out / "reliability.png"
                 )
     write_table(out / SPLITS_FILE, split_rows, SPLITS_SCHEMA)
@@ -296,7 +299,7 @@ def gold_run(
         )
         write_table(out / TRAINING_SIZE_FILE, size_rows, TRAINING_SIZE_SCHEMA)
         training = {"sweep": str(ablation), **asdict(ablation_options), "rows": len(size_rows)}
-        figures["coverage_vs_training"] = plots.save(
+        figures["coverage_vs_training"] = save_figure(
             plots.coverage_vs_training(size_rows, config.epsilons, config.delta),
             out / "coverage_vs_training.png",
         )
@@ -319,8 +322,6 @@ def gold_run(
         "sources": scored.sources,
         "environment": environment(),
     }
-    from au.guarantees.report import write_report
-
     write_report(result, out)
     write_json(out / LEADERBOARD, result)
     (out / INCOMPLETE).unlink(missing_ok=True)
@@ -336,24 +337,3 @@ def read_leaderboard(path: Path | str) -> dict:
     if result.get("format") != FORMAT:
         raise AUError(f"{path / LEADERBOARD}: not an AU leaderboard (format {result.get('format')!r})")
     return result
-
-
-# the columns of a printed leaderboard: entry field -> header
-COLUMNS = {
-    "stream": "stream",
-    "epsilon": "epsilon",
-    "rank": "rank",
-    "entry": "entry",
-    "coverage": "coverage",
-    "coverage_mean": "mean coverage",
-    "threshold": "threshold",
-    "risk_bound": "risk bound",
-    "test_risk": "test risk",
-    "aurc": "AURC",
-    "violation_rate": "violation rate",
-}
-
-
-def leaderboard_rows(result: dict, fields=tuple(COLUMNS), stream: str | None = None) -> list[list]:
-    """One row of ``fields`` per entry (of ``stream`` only, when given), in rank order."""
-    return [[e[f] for f in fields] for e in result["entries"] if stream is None or e["stream"] == stream]

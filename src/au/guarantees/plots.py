@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -12,16 +10,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from au.guarantees.selective import risk_coverage  # noqa: E402
-
-
-def save(fig, path: Path) -> Path:
-    """Write ``fig`` as PNG (atomically) and close it."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
-    return path
 
 
 def risk_coverage_curves(scores: dict[str, np.ndarray], errors: np.ndarray, epsilons, title: str = ""):

@@ -6,9 +6,29 @@ from pathlib import Path
 
 import numpy as np
 
-from au.guarantees.leaderboard import COLUMNS, leaderboard_rows
 from au.guarantees.tables import TRAINING_SIZE_FILE, TRAINING_SIZE_SCHEMA, read_table
 from au.report import Report
+
+# the columns of a printed leaderboard: entry field -> header
+COLUMNS = {
+    "stream": "stream",
+    "epsilon": "epsilon",
+    "rank": "rank",
+    "entry": "entry",
+    "coverage": "coverage",
+    "coverage_mean": "mean coverage",
+    "threshold": "threshold",
+    "risk_bound": "risk bound",
+    "test_risk": "test risk",
+    "aurc": "AURC",
+    "violation_rate": "violation rate",
+}
+
+
+def leaderboard_rows(result: dict, fields=tuple(COLUMNS), stream: str | None = None) -> list[list]:
+    """One row of ``fields`` per entry (of ``stream`` only, when given), in rank order."""
+    return [[e[f] for f in fields] for e in result["entries"] if stream is None or e["stream"] == stream]
+
 
 _EXTRA = {"in_coverage": "in-dist. accepted", "ood_accepted": "OOD accepted"}
 _STREAM_TEXT = {

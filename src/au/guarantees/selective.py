@@ -57,12 +57,13 @@ class Ranked:
         s, e = check_scores(scores, errors)
         order = np.argsort(-s, kind="stable")
         self.sorted = s[order]  # (n,) descending
+        self._ascending = -self.sorted  # (n,) for searchsorted, negated once
         self.cum_errors = np.cumsum(e[order])  # (n,)
         self.n = len(s)
 
     def accepted(self, c):
         """Inputs with a score >= the c-th best (1-based) score."""
-        return np.searchsorted(-self.sorted, -self.sorted[np.asarray(c) - 1], side="right")
+        return np.searchsorted(self._ascending, self._ascending[np.asarray(c) - 1], side="right")
 
     def errors_within(self, a):
         return self.cum_errors[np.asarray(a) - 1]
@@ -208,11 +209,8 @@ def aurc(scores, errors) -> float:
     A tie group shares the risk at its end (a score cannot order the inputs it ties). Lower is
     better; the error rate itself is the AURC of a score that knows nothing.
     """
-    ranked = Ranked(scores, errors)
-    last = np.flatnonzero(np.diff(ranked.sorted, append=-np.inf) != 0)
-    group_risk = ranked.cum_errors[last] / (last + 1)
-    sizes = np.diff(np.concatenate([[0], last + 1]))
-    return float(np.dot(group_risk, sizes) / ranked.n)
+    coverage, risk, _ = risk_coverage(scores, errors)
+    return float(np.dot(risk, np.diff(coverage, prepend=0.0)))  # each group's risk x its share of inputs
 
 
 def optimal_aurc(errors) -> float:

@@ -6,13 +6,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from au.errors import AUError
+from au.manifest import atomic_path
 
 SPLITS_FILE = "splits.parquet"
 TRAINING_SIZE_FILE = "training_size.parquet"
@@ -63,9 +63,8 @@ def write_table(path: Path, rows: list[dict], schema: pa.Schema) -> None:
         table = pa.Table.from_pylist(rows, schema=schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError) as e:  # a programming error, not a user's
         raise AssertionError(f"rows do not match the schema of {path.name}: {e}") from e
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
 
 
 def read_table(path: Path, schema: pa.Schema) -> pa.Table:

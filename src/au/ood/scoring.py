@@ -7,8 +7,10 @@ Layout of a scores directory::
     metrics.json     written last: OOD metrics per detector and set, misclassification AUROC, timings,
                      the configuration, versions and the SHA-256 of scores.parquet
 
-A directory without ``metrics.json`` is unfinished: :func:`read_scores` refuses it. Re-running the
-same command reuses the finished recordings under ``acts/`` (and a finished directory as a whole).
+A directory without ``metrics.json`` is unfinished (it holds ``scores-incomplete.json``, the job's
+identity, instead): :func:`read_scores` refuses it. Re-running the same command reuses the finished
+recordings under ``acts/`` (and a finished directory as a whole); another job, or a directory of
+something else, is refused untouched.
 
 Training data is split once, with ``seed``: ``val_size`` examples form an in-distribution
 validation set (used only by ODIN's epsilon search, when OOD validation data is supplied, and by the
@@ -33,13 +35,14 @@ from au.data import ImageDataset
 from au.data.dataset import NO_LABEL
 from au.detectors import DETECTORS, Detector
 from au.errors import AUError
-from au.manifest import environment, job_key, read_json, write_json
+from au.manifest import atomic_path, check_job_dir, environment, job_key, read_json, write_json
 from au.models.layers import layer_names, weighted_layers
 from au.models.weights import sha256_file, state_sha256
 from au.ood.metrics import misclassification_auroc, ood_metrics
 
 SCORES = "scores.parquet"
 METRICS = "metrics.json"
+INCOMPLETE = "scores-incomplete.json"
 FORMAT = "au-scores/1"
 DEFAULT_OOD = ("fashion-mnist", "animal-mnist", "digits", "noise-gaussian", "noise-uniform")
 ROW_COLUMNS = ("dataset", "split", "example_id", "label", "pred", "correct", "is_ood")
@@ -214,10 +217,7 @@ def _fit(det: Detector, train_feats, train_logits, train_labels, train_images, v
         det.fit(train_feats, train_labels)
     else:
         det.fit(train_images, train_labels)
-        if det.name == "mahalanobis_ensemble":
-            det.fit_combiner(val_images, val_ood)
-        elif det.name == "odin" and val_ood is not None:
-            det.tune_epsilon(val_images, val_ood)
+        det.tune(val_images, val_ood)
 
 
 def _score(det: Detector, scored: ScoredSet) -> np.ndarray:
@@ -225,7 +225,7 @@ def _score(det: Detector, scored: ScoredSet) -> np.ndarray:
         return det.score(scored.logits)
     if det.input == "images":
         return det.score(scored.images)
-    if det.name == "trust":
+    if det.needs_predictions:
         return det.score(scored.features, pred=scored.pred)
     return det.score(scored.features)
 
@@ -296,8 +296,8 @@ def score_run(
             progress.note(f"{out}: these scores are already complete; nothing to do")
             return done
         raise AUError(f"{out} already holds other scores; choose another --out or delete that directory")
-    if out.exists() and not out.is_dir():
-        raise AUError(f"{out} exists and is not a directory; choose another --out")
+    # an unfinished scoring of another job, or a directory of something else, is refused untouched
+    check_job_dir(out, key, METRICS, INCOMPLETE, "scores", lambda m: "set of scores")
 
     rng = np.random.default_rng(config.seed)
     if len(train) < config.val_size + 2:
@@ -329,12 +329,13 @@ def score_run(
         fit_set = train.subset(
             np.array([position[i] for i in ids], dtype=np.int64)
         )  # the image detectors' rows
-    else:
+    out.mkdir(parents=True, exist_ok=True)  # after --acts is checked: a refused call leaves nothing behind
+    write_json(out / INCOMPLETE, {"job_key": key, "identity": identity})
+    if acts is None:
         fitted = _load_set(
             _record_set(model, fit_set, out / "acts" / "train", layer, config, ident), layer, fit_set, False
         )
         train_feats, train_logits, train_labels = fitted.features, fitted.logits, fitted.labels
-    out.mkdir(parents=True, exist_ok=True)  # after --acts is checked: a refused call leaves nothing behind
     sets = [(sample(test, config.limit, config.seed), False, "test")]
     sets += [
         (sample(d, config.limit, config.seed), True, f"ood-{k}-{_slug(d.name)}") for k, d in enumerate(ood)
@@ -369,9 +370,8 @@ def score_run(
         fitted_params[name] = _fitted_summary(det)
 
     table = _scores_table(scored, columns)
-    tmp = out / f".{SCORES}.tmp"
-    pq.write_table(table, tmp, compression="zstd")
-    tmp.replace(out / SCORES)
+    with atomic_path(out / SCORES) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
 
     metrics = evaluate(table, config.detectors)
     result = {
@@ -398,6 +398,7 @@ def score_run(
         "environment": environment(),
     }
     write_json(out / METRICS, result)
+    (out / INCOMPLETE).unlink(missing_ok=True)
     return result
 
 

@@ -10,9 +10,10 @@ import base64
 import html
 import io
 import math
-import os
 from datetime import UTC, datetime
 from pathlib import Path
+
+from au.manifest import atomic_path
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}
@@ -108,8 +109,6 @@ class Report:
 
     def write(self, path: Path) -> Path:
         """Write the report atomically (a reader never sees half a file)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(self.render(), encoding="utf-8")
-        tmp.replace(path)
-        return path
+        with atomic_path(path) as tmp:
+            tmp.write_text(self.render(), encoding="utf-8")
+        return Path(path)

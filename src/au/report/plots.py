@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from au.manifest import atomic_path  # noqa: E402
+
+
+def save(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` as PNG, atomically, and close it."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return Path(path)
 
 
 def training_curve(history: dict, title: str = "Training"):

@@ -7,19 +7,17 @@ untouched); a different job is refused, so nothing already written is damaged.
 from __future__ import annotations
 
 import csv
-import hashlib
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from torch import nn
 
 from au import progress
-from au.data.dataset import ImageDataset
+from au.data.dataset import ImageDataset, ids_sha256
 from au.data.subsets import keep_subset
 from au.errors import AUError
-from au.manifest import check_job_dir, environment, job_key, write_json
+from au.manifest import check_job_dir, environment, job_key, now, write_json
 from au.models.weights import model_identity, save_weights, state_sha256
 from au.runs import HISTORY, INCOMPLETE, MANIFEST, PER_CLASS, RUN_FORMAT, WEIGHTS
 from au.train.config import TrainConfig
@@ -108,7 +106,7 @@ def train_run(
     train = train_split.subset(subset.train, "train")
     val = train_split.subset(subset.val, "val")
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / INCOMPLETE, {"job_key": key, "identity": identity, "started": _now()})
+    write_json(out / INCOMPLETE, {"job_key": key, "identity": identity, "started": now()})
 
     started = time.perf_counter()
     result = fit(
@@ -147,7 +145,7 @@ def train_run(
             "n_test": len(test_split),
             "train_split_sha256": train_split.fingerprint(),
             "test_split_sha256": test_split.fingerprint(),
-            "train_ids_sha256": hashlib.sha256("\n".join(train.ids.tolist()).encode()).hexdigest(),
+            "train_ids_sha256": ids_sha256(train.ids),
             "train_class_counts": train.class_counts().tolist(),
         },
         "config": config.to_dict(),
@@ -170,14 +168,10 @@ def train_run(
         },
         "weights": {"file": WEIGHTS, "sha256": weights_sha},
         "environment": environment(),
-        "created": _now(),
+        "created": now(),
     }
     write_json(out / MANIFEST, manifest)
     for leftover in (out / STATE_FILE, out / INCOMPLETE):
         leftover.unlink(missing_ok=True)
     model.eval()
     return RunResult(out, manifest, model, test_eval, skipped=False)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
