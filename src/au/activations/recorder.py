@@ -32,7 +32,7 @@ from au.activations.schema import LayerSpec, pooled_features, recording_schema
 from au.data.dataset import ImageDataset, ids_sha256, to_tensor
 from au.errors import AUError
 from au.manifest import check_job_dir, environment, job_key, now, write_json
-from au.models.layers import layer_output_shapes
+from au.models.layers import check_model_input, eval_mode, layer_output_shapes
 from au.models.weights import model_identity, sha256_file, state_sha256
 
 MANIFEST = "manifest.json"
@@ -245,7 +245,7 @@ def record(
 
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / INCOMPLETE, {"job_key": key, "identity": identity, "started": now()})
-    num_outputs = _num_outputs(model, data)
+    num_outputs = check_model_input(model, data)
     schema = recording_schema(specs, num_outputs, config.dtype)
     torch_dtype = torch.float16 if config.dtype == "float16" else torch.float32
     constants = {"dataset": data.name, "split": data.split}
@@ -254,37 +254,33 @@ def record(
     hooked = [s.name for s in specs if s.column != "logits"]
     check_logits = any(s.column == "logits" for s in specs)
     images, labels = data.images, data.labels
-    was_training = model.training
-    model.eval()
     started = time.perf_counter()
-    try:
-        with (
-            torch.inference_mode(),
-            capture(model, hooked + (["logits"] if check_logits else []), config.pool) as outputs,
-            progress.bar(n, f"record {data.split}", "img", enabled=show_progress, initial=start) as bar,
-        ):
-            for lo in range(start, n, config.batch_size):
-                hi = min(lo + config.batch_size, n)
-                logits = model(to_tensor(images[lo:hi])).float()  # (B, K)
-                if check_logits and not torch.equal(outputs["logits"].reshape(logits.shape), logits):
-                    raise AUError("layer 'logits' is not the model's output; rename it to record it")
-                pred = logits.argmax(dim=1).numpy()
-                label = labels[lo:hi]
-                columns = {
-                    "example_id": data.ids[lo:hi],
-                    "label": label,
-                    "pred": pred,
-                    "correct": (pred == label) & (label >= 0),
-                    "logits": logits.numpy(),
-                }
-                for spec in specs:
-                    if spec.column != "logits":
-                        columns[spec.column] = outputs[spec.name].to(torch_dtype).numpy()  # (B, F)
-                writer.add(columns)
-                bar.update(hi - lo)
-            writer.flush()
-    finally:
-        model.train(was_training)
+    with (
+        eval_mode(model),
+        torch.inference_mode(),
+        capture(model, hooked + (["logits"] if check_logits else []), config.pool) as outputs,
+        progress.bar(n, f"record {data.split}", "img", enabled=show_progress, initial=start) as bar,
+    ):
+        for lo in range(start, n, config.batch_size):
+            hi = min(lo + config.batch_size, n)
+            logits = model(to_tensor(images[lo:hi])).float()  # (B, K)
+            if check_logits and not torch.equal(outputs["logits"].reshape(logits.shape), logits):
+                raise AUError("layer 'logits' is not the model's output; rename it to record it")
+            pred = logits.argmax(dim=1).numpy()
+            label = labels[lo:hi]
+            columns = {
+                "example_id": data.ids[lo:hi],
+                "label": label,
+                "pred": pred,
+                "correct": (pred == label) & (label >= 0),
+                "logits": logits.numpy(),
+            }
+            for spec in specs:
+                if spec.column != "logits":
+                    columns[spec.column] = outputs[spec.name].to(torch_dtype).numpy()  # (B, F)
+            writer.add(columns)
+            bar.update(hi - lo)
+        writer.flush()
     parts = []
     for part in writer.parts:  # parts kept from an interrupted run have no size and checksum yet
         path = out / part["file"]
@@ -317,13 +313,3 @@ def record(
     write_json(out / MANIFEST, manifest)
     (out / INCOMPLETE).unlink(missing_ok=True)
     return manifest
-
-
-def _num_outputs(model: nn.Module, data: ImageDataset) -> int:
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            return int(model(to_tensor(data.images[:1])).shape[1])
-    finally:
-        model.train(was_training)

@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
-from torch import nn
 
 from au.data.dataset import to_tensor
 from au.errors import AUError
@@ -42,18 +41,3 @@ def sign_step(
         x = x.detach().requires_grad_(True)
         (grad,) = torch.autograd.grad(objective(x).sum(), x)
     return (x - epsilon * grad.sign()).detach()
-
-
-class EvalMode:
-    """Put a model in eval mode for a block and restore its flag afterwards."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
-
-    def __enter__(self) -> nn.Module:
-        self.was_training = self.model.training
-        self.model.eval()
-        return self.model
-
-    def __exit__(self, *exc) -> None:
-        self.model.train(self.was_training)

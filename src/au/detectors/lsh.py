@@ -115,9 +115,10 @@ def build_tables(
     for t in range(tables):
         keys = lsh._keys(ref, t)
         order = np.argsort(keys, kind="stable")
-        distinct, starts, counts = np.unique(keys[order], return_index=True, return_counts=True)
-        lsh.keys.append(distinct)
+        ordered = keys[order]  # already sorted: bucket starts are where the key changes
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        lsh.keys.append(ordered[starts])
         lsh.starts.append(starts.astype(np.int64))
-        lsh.counts.append(counts.astype(np.int64))
+        lsh.counts.append(np.diff(np.r_[starts, len(ordered)]).astype(np.int64))
         lsh.members.append(order.astype(np.int64))
     return lsh

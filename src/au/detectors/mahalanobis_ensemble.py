@@ -11,10 +11,10 @@ from torch.nn import functional as F
 
 from au.activations.hooks import capture, resolve_layers
 from au.detectors.base import Detector
-from au.detectors.images import EvalMode, batches, check_images, sign_step
+from au.detectors.images import batches, check_images, sign_step
 from au.detectors.mahalanobis import Mahalanobis
 from au.errors import AUError
-from au.models.layers import weighted_layers
+from au.models.layers import eval_mode, weighted_layers
 
 EPSILON_GRID = (0.0, 0.0005, 0.001, 0.0014, 0.002, 0.005, 0.01)
 
@@ -68,7 +68,7 @@ class MahalanobisEnsemble(Detector):
     def _features(self, images: np.ndarray) -> dict[str, np.ndarray]:
         out: dict[str, list[np.ndarray]] = {name: [] for name in self.layers_}
         with (
-            EvalMode(self.model) as model,
+            eval_mode(self.model) as model,
             capture(model, list(self.layers_), "avg") as feats,
             torch.no_grad(),
         ):
@@ -98,7 +98,7 @@ class MahalanobisEnsemble(Detector):
             for name, g in self.gaussians_.items()
         }
         scores = []
-        with EvalMode(self.model) as model:
+        with eval_mode(self.model) as model:
             for x in batches(images, self.batch_size):
                 columns = []
                 for name in self.layers_:
@@ -120,7 +120,7 @@ class MahalanobisEnsemble(Detector):
     def _adversarial(self, images: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
         """FGSM copies of ``images``: one signed step up the classifier's loss, clipped to [0, 255]."""
         out = []
-        with EvalMode(self.model) as model:
+        with eval_mode(self.model) as model:
             for i, x in enumerate(batches(images, self.batch_size)):
                 with torch.no_grad():
                     target = model(x).argmax(dim=1)

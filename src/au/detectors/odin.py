@@ -8,8 +8,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from au.detectors.base import Detector
-from au.detectors.images import EvalMode, batches, check_images, sign_step
+from au.detectors.images import batches, check_images, sign_step
 from au.errors import AUError
+from au.models.layers import eval_mode
 
 EPSILON_GRID = (0.0, 0.0005, 0.001, 0.0014, 0.002, 0.0024, 0.005, 0.01, 0.05, 0.1, 0.2)
 
@@ -63,7 +64,7 @@ class Odin(Detector):
     def _scores(self, images: np.ndarray, epsilon: float) -> np.ndarray:
         t = float(self.temperature)
         out = []
-        with EvalMode(self.model) as model:
+        with eval_mode(self.model) as model:
             for x in batches(images, self.batch_size):
 
                 def loss(inp: torch.Tensor) -> torch.Tensor:

@@ -274,7 +274,10 @@ class ParzenLSH(Detector):
 
         def recall(tables: LSHTables) -> float:
             qi, ri = tables.candidates(heldout)
-            return float(np.isin(np.arange(len(heldout)) * len(ref) + nn_index, qi * len(ref) + ri).mean())
+            pairs = qi * len(ref) + ri  # sorted and distinct, as candidates() returns them
+            wanted = np.arange(len(heldout)) * len(ref) + nn_index
+            found = np.minimum(np.searchsorted(pairs, wanted), max(len(pairs) - 1, 0))
+            return float((pairs[found] == wanted).mean()) if len(pairs) else 0.0
 
         p_far = min(max(collision_probability(median, width), 1e-6), 0.999)
         hashes = max(1, math.ceil(math.log(1.0 / len(ref)) / math.log(p_far)))

@@ -1,9 +1,41 @@
-"""The named layers of any ``nn.Module``, and the shape of what each one outputs."""
+"""The named layers of any ``nn.Module``, the shape of what each one outputs, and eval mode for a block."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
+
+from au.data.dataset import ImageDataset, to_tensor
+from au.errors import AUError
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode for the block; its ``training`` flag restored afterwards, even on error."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def check_model_input(model: nn.Module, data: ImageDataset) -> int:
+    """Run one example through ``model``; return its number of outputs, or fail with a clear message."""
+    try:
+        with eval_mode(model), torch.inference_mode():
+            out = model(to_tensor(data.images[:1]))
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise AUError(
+            f"the model cannot take images of shape {data.image_shape} (H, W, C) from {data.name!r}: {first}"
+        ) from None
+    if out.ndim != 2:
+        raise AUError(f"the model must return logits of shape (N, num_classes), got shape {tuple(out.shape)}")
+    return int(out.shape[1])
 
 
 def layer_names(model: nn.Module) -> list[str]:
@@ -25,18 +57,15 @@ def layer_output_shapes(model: nn.Module, input_shape: tuple[int, int, int]) -> 
 
         return hook
 
-    was_training = model.training
     try:
         for name, module in model.named_modules():
             if name and not list(module.children()):
                 handles.append(module.register_forward_hook(remember(name)))
-        model.eval()
-        with torch.inference_mode():
+        with eval_mode(model), torch.inference_mode():
             model(torch.zeros(1, *input_shape))
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
     return shapes
 
 

@@ -11,6 +11,7 @@ from torch.nn import functional as F
 
 from au import progress
 from au.data.dataset import ImageDataset, to_tensor
+from au.models.layers import eval_mode
 
 EVAL_BATCH = 256
 
@@ -26,17 +27,16 @@ def predict_logits(
 
     The model's ``training`` flag is restored afterwards.
     """
-    was_training = model.training
-    model.eval()
     out = []
-    try:
-        with torch.inference_mode(), progress.bar(len(images), desc, "img", enabled=show) as pbar:
-            for start in range(0, len(images), batch_size):
-                batch = images[start : start + batch_size]
-                out.append(model(to_tensor(batch)).float().numpy())
-                pbar.update(len(batch))
-    finally:
-        model.train(was_training)
+    with (
+        eval_mode(model),
+        torch.inference_mode(),
+        progress.bar(len(images), desc, "img", enabled=show) as pbar,
+    ):
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size]
+            out.append(model(to_tensor(batch)).float().numpy())
+            pbar.update(len(batch))
     if not out:
         return np.zeros((0, 0), dtype=np.float32)
     return np.concatenate(out)

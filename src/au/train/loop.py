@@ -22,6 +22,7 @@ from torch.nn import functional as F
 from au import progress
 from au.data.dataset import ImageDataset, to_tensor
 from au.errors import AUError
+from au.models.layers import check_model_input
 from au.train.checkpoint import TrainState, load_state, save_state
 from au.train.config import TrainConfig
 from au.train.evaluate import evaluate
@@ -68,25 +69,6 @@ def learning_rate(step: int, total: int, config: TrainConfig) -> float:
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     """The batch order of one epoch: a permutation of 0..n-1 seeded by (seed, epoch)."""
     return np.random.default_rng([seed, epoch]).permutation(n)
-
-
-def check_model_input(model: nn.Module, data: ImageDataset) -> int:
-    """Run one example through ``model``; return its number of outputs, or fail with a clear message."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            out = model(to_tensor(data.images[:1]))
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise AUError(
-            f"the model cannot take images of shape {data.image_shape} (H, W, C) from {data.name!r}: {first}"
-        ) from None
-    finally:
-        model.train(was_training)
-    if out.ndim != 2:
-        raise AUError(f"the model must return logits of shape (N, num_classes), got shape {tuple(out.shape)}")
-    return int(out.shape[1])
 
 
 def _new_history() -> dict:
