@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from au.gold.scored import load_scored
 from au.guarantees import random_splits, risk_coverage, split_check
-from au.guarantees.scored import load_scored
 
 
 def empirical_threshold(scores: np.ndarray, errors: np.ndarray, epsilon: float) -> float:

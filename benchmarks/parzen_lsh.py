@@ -27,8 +27,8 @@ from au.allocator import tune_malloc
 from au.data import to_tensor
 from au.detectors import ParzenLSH
 from au.ood import auroc
-from au.ood.scoring import sample
-from au.runs import load_run
+from au.score.sets import sample
+from au.train import load_run
 
 
 def features(model, dataset, layer: str) -> np.ndarray:

@@ -36,7 +36,7 @@ from au.activations import RecordConfig, pool_output, record
 from au.allocator import tune_malloc
 from au.data import to_tensor
 from au.models import build_model
-from au.runs import load_run
+from au.train import load_run
 
 LAYERS = ("conv1", "conv2", "fc1", "logits")
 

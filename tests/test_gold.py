@@ -11,10 +11,11 @@ import pytest
 from au import data
 from au.ablation import SWEEP_TRAINING, SweepConfig, run_sweep
 from au.errors import AUError
-from au.guarantees import GoldConfig, TrainingSizeOptions, gold_run, read_leaderboard
-from au.guarantees.tables import SPLITS_SCHEMA, TRAINING_SIZE_SCHEMA
-from au.models.weights import sha256_file
-from au.ood.scoring import ScoreConfig, score_run
+from au.files import sha256_file
+from au.gold import GoldConfig, TrainingSizeOptions, gold_run, read_leaderboard
+from au.gold.tables import SPLITS_SCHEMA, TRAINING_SIZE_SCHEMA
+from au.score import ScoreConfig, score_run
+from browser import render
 from conftest import TinyNet, make_dataset, run_au, tiny_net
 
 DETECTORS = ("msp", "energy", "knn", "parzen_lsh")
@@ -69,12 +70,18 @@ def test_leaderboard_end_to_end(tmp_path, scores):
     assert cal["temperature"] > 0 and set(cal) >= {"ece_before", "ece_after", "reliability_before"}
     html = (tmp_path / "g" / "report.html").read_text()
     assert "gold leaderboard" in html and "Risk-coverage curves" in html
+    # as a reader sees it: every figure loads, the wide leaderboards scroll in their own boxes
+    seen = render(tmp_path / "g" / "report.html", 800)
+    assert seen["images"] == 3 and seen["broken"] == 0 and seen["page_width"] <= seen["window_width"]
     assert {"risk_coverage_in", "risk_coverage_mixed", "reliability"} <= set(result["figures"])
-    assert read_leaderboard(tmp_path / "g")["job_key"] == result["job_key"]
+    board = read_leaderboard(tmp_path / "g")
+    assert board["entries"] == json.loads(json.dumps(result["entries"])) and board["gold"] == result["gold"]
+    # the logits calibrated are the test recording that the scores job's manifest names
+    assert result["sources"][0]["test_recording"] == str(scores / "acts" / "test")
     # same job again: nothing to do; another job into that directory: refused, nothing touched
     before = (tmp_path / "g" / "leaderboard.json").read_bytes()
-    assert gold_run([scores], tmp_path / "g", config)["job_key"] == result["job_key"]
-    with pytest.raises(AUError, match="already holds a different leaderboard"):
+    assert gold_run([scores], tmp_path / "g", config)["entries"] == board["entries"]
+    with pytest.raises(AUError, match=r"already holds a finished leaderboard .* \(different config\)"):
         gold_run([scores], tmp_path / "g", GoldConfig(epsilons=(0.5,), n_splits=20))
     assert (tmp_path / "g" / "leaderboard.json").read_bytes() == before
 
@@ -109,15 +116,15 @@ def test_nan_scores_and_other_inputs_are_refused(tmp_path, scores):
     knn[5] = np.nan
     table = table.set_column(table.column_names.index("knn"), "knn", [knn])
     pq.write_table(table, bad / "scores.parquet")
-    metrics = json.loads((bad / "metrics.json").read_text())
-    metrics["scores_sha256"] = sha256_file(bad / "scores.parquet")
-    (bad / "metrics.json").write_text(json.dumps(metrics))
+    manifest = json.loads((bad / "manifest.json").read_text())
+    manifest["outputs"]["scores.parquet"]["sha256"] = sha256_file(bad / "scores.parquet")
+    (bad / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(AUError, match="detector 'knn' has 1 NaN or infinite score"):
         gold_run([bad], tmp_path / "g", GoldConfig(n_splits=5))
     assert not (tmp_path / "g").exists()
     with pytest.raises(AUError, match="not in the scores"):
         gold_run([scores], tmp_path / "g", GoldConfig(n_splits=5, mixed=("fashion-mnist",)))
-    with pytest.raises(AUError, match="holds no scores"):
+    with pytest.raises(AUError, match="does not exist; pass the --out of 'au score'"):
         gold_run([tmp_path / "nothing"], tmp_path / "g", GoldConfig(n_splits=5))
     with pytest.raises(AUError, match="leaves an empty calibration or test part"):
         gold_run([scores], tmp_path / "g", GoldConfig(n_splits=5, cal_fraction=0.001))
@@ -132,18 +139,19 @@ def test_nan_scores_and_other_inputs_are_refused(tmp_path, scores):
 def test_cli_gold_and_its_errors(tmp_path, scores):
     out = tmp_path / "g"
     for args, message in [
-        (("--epsilon", "1.5"), "epsilon must lie strictly between 0 and 1, got 1.5"),
-        (("--epsilon", "0.01,abc"), "--epsilon '0.01,abc': expected comma-separated numbers"),
-        (("--delta", "0"), "delta must lie strictly between 0 and 1"),
-        (("--delta", "0.05,0.1"), "expected one number"),
+        (("--epsilon", "1.5"), "argument --epsilon: 1.5 is not in (0, 1)"),
+        (("--epsilon", "0.01,abc"), "argument --epsilon: 'abc' is not a number"),
+        (("--delta", "0"), "argument --delta: 0 is not in (0, 1)"),
+        (("--delta", "0.05,0.1"), "argument --delta: '0.05,0.1' is not a number"),
+        (("--seed", "-1"), "argument --seed: -1 is not an integer >= 0"),
     ]:
         proc = run_au("gold", "--scores", str(scores), "--out", str(out), *args)
-        assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
         assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
         assert not out.exists()
     proc = run_au("gold", "--scores", str(scores), "--out", str(out), "--epsilon", "0.7", "--splits", "10")
     assert proc.returncode == 0, proc.stderr
-    assert "leaderboard.json" in proc.stdout and "knn@conv1" in proc.stdout
+    assert str(out) in proc.stdout and "knn@conv1" in proc.stdout
     assert read_leaderboard(out)["config"]["n_splits"] == 10
 
 
@@ -184,7 +192,7 @@ def test_coverage_vs_training_size_from_a_sweep(tmp_path, scores):
     assert max(small) < min(large)
     assert all(0 <= r["coverage_mean"] <= 1 and np.isfinite(r["score_mean"]) for r in rows)
     # each trial model was scored against its own training subset: the kNN fit size equals n_train
-    fitted = json.loads((tmp_path / "g" / "ablation" / "f0.2-t0" / "metrics.json").read_text())
+    fitted = json.loads((tmp_path / "g" / "ablation" / "f0.2-t0" / "manifest.json").read_text())
     assert fitted["in_distribution"]["n_fit"] == next(
         r["n_train"] for r in rows if r["run_dir"].endswith("f0.2-t0")
     )

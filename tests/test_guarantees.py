@@ -9,8 +9,8 @@ import pytest
 from scipy import stats
 
 from au.errors import AUError
+from au.gold import GoldConfig
 from au.guarantees import (
-    GoldConfig,
     aurc,
     best_possible_bound,
     clopper_pearson_upper,

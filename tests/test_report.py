@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
+import pytest
+
 from au.report import Report, plots
+from browser import render
 
 
 def test_strings_from_data_are_escaped(tmp_path):
@@ -36,3 +40,17 @@ def test_numbers_are_formatted():
     r.table(["a", "b", "c"], [[1234, 0.123456, float("nan")]], digits=3)
     html = r.render()
     assert "1,234" in html and "0.123" in html and "n/a" in html
+
+
+@pytest.mark.parametrize("width", [1280, 800])
+def test_a_wide_report_fits_the_window_in_chromium(tmp_path, width):
+    """Rendered as a reader sees it: every image loads, nothing makes the page wider than the window."""
+    r = Report("wide")
+    r.table([f"column {i}" for i in range(30)], [list(range(30))] * 3, caption="thirty columns")
+    fig, ax = plt.subplots(figsize=(30, 3))  # 3,300 pixels wide at the report's resolution
+    ax.plot([0, 1], [0, 1])
+    r.figure(fig, "a very wide figure")
+    seen = render(r.write(tmp_path / "r.html"), width)
+    assert seen["images"] == 1 and seen["broken"] == 0
+    assert seen["page_width"] <= seen["window_width"] and not seen["wide"], seen
+    assert seen["smallest_image"] <= seen["window_width"]

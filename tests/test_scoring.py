@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -13,7 +14,8 @@ from au.activations import RecordConfig, record
 from au.detectors import DETECTORS
 from au.errors import AUError
 from au.models import build_model
-from au.ood.scoring import ROW_COLUMNS, ScoreConfig, penultimate_layer, read_scores, score_run
+from au.models.layers import penultimate_layer
+from au.score import ROW_COLUMNS, ScoreConfig, read_scores, score_run
 from conftest import blob_images, make_dataset, run_au, tiny_net
 
 PARAMS = {
@@ -31,7 +33,8 @@ def _setting():
 
 def _config(**kw):
     chosen = kw.get("detectors", tuple(DETECTORS))
-    return ScoreConfig(val_size=30, params={k: v for k, v in PARAMS.items() if k in chosen}, **kw)
+    kw.setdefault("val_size", 30)
+    return ScoreConfig(params={k: v for k, v in PARAMS.items() if k in chosen}, **kw)
 
 
 def test_scores_table_and_metrics(tmp_path):
@@ -54,7 +57,7 @@ def test_scores_table_and_metrics(tmp_path):
     # a re-run with the same arguments finds it complete; different arguments are refused, untouched
     before = (tmp_path / "s" / "scores.parquet").read_bytes()
     assert score_run(model, train, test, ood, tmp_path / "s", _config())["job_key"] == result["job_key"]
-    with pytest.raises(AUError, match="already holds other scores"):
+    with pytest.raises(AUError, match=r"already holds a finished scoring .* \(different config\)"):
         score_run(model, train, test, ood, tmp_path / "s", _config(seed=1))
     assert (tmp_path / "s" / "scores.parquet").read_bytes() == before
 
@@ -102,18 +105,44 @@ def test_bad_inputs_fail_before_writing(tmp_path):
     with pytest.raises(AUError, match="unknown layer 'nope'.*conv1"):
         score_run(model, train, test, [], tmp_path / "s", _config(layer="nope"))
     assert not (tmp_path / "s").exists()
+    with pytest.raises(AUError, match="val_size must be at least 10, got 5"):
+        score_run(
+            model, train, test, [], tmp_path / "s", _config(detectors=("mahalanobis_ensemble",), val_size=5)
+        )
+    assert not (tmp_path / "s").exists()
     with pytest.raises(AUError, match="unknown detector"):
         ScoreConfig(detectors=("msp", "gold"))
-    with pytest.raises(AUError, match="holds no scores"):
+    with pytest.raises(AUError, match="not a finished AU score directory"):
         read_scores(tmp_path)
 
 
-def test_unfinished_scores_are_refused(tmp_path):
+def test_unfinished_or_altered_scores_are_refused(tmp_path):
     model, train, test, ood = _setting()
-    score_run(model, train, test, ood, tmp_path / "s", _config(detectors=("msp",)))
-    (tmp_path / "s" / "metrics.json").unlink()
-    with pytest.raises(AUError, match="unfinished"):
-        read_scores(tmp_path / "s")
+    out = tmp_path / "s"
+    score_run(model, train, test, ood, out, _config(detectors=("msp",)))
+    table = pq.read_table(out / "scores.parquet")
+    pq.write_table(table.set_column(7, "msp", pa.array(np.zeros(table.num_rows))), out / "scores.parquet")
+    with pytest.raises(AUError, match="scores.parquet is missing or changed"):
+        read_scores(out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    (out / "manifest.json").unlink()
+    (out / "incomplete.json").write_text(json.dumps({"job_key": manifest["job_key"]}))
+    with pytest.raises(AUError, match="is unfinished"):
+        read_scores(out)
+
+
+def test_the_scores_table_has_a_declared_schema(tmp_path):
+    from au.score import read_scores_table, scores_schema
+    from au.tables import spark_schema_ddl
+
+    model, train, test, ood = _setting()
+    score_run(model, train, test, ood, tmp_path / "s", _config(detectors=("msp", "knn")))
+    table = read_scores_table(tmp_path / "s" / "scores.parquet")
+    assert table.schema.remove_metadata() == scores_schema(("msp", "knn"))
+    assert spark_schema_ddl(table.schema).endswith("`is_ood` BOOLEAN, `msp` DOUBLE, `knn` DOUBLE")
+    pq.write_table(table.drop(["is_ood"]), tmp_path / "bad.parquet")
+    with pytest.raises(AUError, match="does not have the expected columns"):
+        read_scores_table(tmp_path / "bad.parquet")
 
 
 def test_scores_into_another_directory_are_refused(tmp_path):
@@ -122,14 +151,14 @@ def test_scores_into_another_directory_are_refused(tmp_path):
     other = tmp_path / "notes"
     other.mkdir()
     (other / "todo.txt").write_text("mine")
-    with pytest.raises(AUError, match="not an AU scores directory"):
+    with pytest.raises(AUError, match="exists and is not an AU job directory"):
         score_run(model, train, test, ood, other, _config(detectors=("msp",)))
     assert [p.name for p in other.iterdir()] == ["todo.txt"]
     out = tmp_path / "s"
     score_run(model, train, test, ood, out, _config(detectors=("msp",)))
-    (out / "metrics.json").unlink()
-    (out / "scores-incomplete.json").write_text('{"job_key": "another"}')
-    with pytest.raises(AUError, match="unfinished scores of a different job"):
+    (out / "manifest.json").unlink()
+    (out / "incomplete.json").write_text('{"job_key": "another", "label": "scoring of another model"}')
+    with pytest.raises(AUError, match="holds an unfinished scoring of another model, not this scoring"):
         score_run(model, train, test, ood, out, _config(detectors=("msp",)))
 
 
@@ -138,6 +167,7 @@ def test_penultimate_layer_of_the_registry_models():
     assert penultimate_layer(build_model("alexnet-cifar")) not in ("logits",)
 
 
+@pytest.mark.slow
 def test_cli_score_prints_the_table(tmp_path):
     from au.train import TrainConfig, train_run
 
@@ -173,8 +203,14 @@ def test_cli_score_prints_the_table(tmp_path):
     ok = run_au(*args)
     assert ok.returncode == 0, ok.stderr
     assert "noise-gaussian:n=30" in ok.stdout and "misclassification AUROC" in ok.stdout
-    metrics = json.loads((tmp_path / "s" / "metrics.json").read_text())
-    assert set(metrics["detectors"]) == {"msp", "energy", "mahalanobis", "knn"}
+    manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert set(manifest["detectors"]) == {"msp", "energy", "mahalanobis", "knn"}
+    assert (
+        run_au(*args[:-2], "--val-size", "0", "--out", str(tmp_path / "v")).returncode == 0
+    )  # zero is allowed
+    for option, value in (("--val-size", "-1"), ("--seed", "x"), ("--limit", "0")):
+        refused = run_au(*args[:-2], option, value, "--out", str(tmp_path / "w"))
+        assert refused.returncode == 2 and option in refused.stderr and not (tmp_path / "w").exists()
     bad = run_au(
         "score",
         "--run",

@@ -10,8 +10,8 @@ import torch
 
 from au import AUError
 from au.data import ImageDataset
-from au.runs import INCOMPLETE, MANIFEST, load_run
-from au.train import TrainConfig, fit, train_run
+from au.jobs import INCOMPLETE, MANIFEST
+from au.train import TrainConfig, fit, load_run, train_run
 from au.train.loop import STATE_FILE, learning_rate
 from conftest import make_dataset, tiny_net
 
@@ -54,7 +54,7 @@ def test_resume_after_interruption_is_bit_identical(blobs, tmp_path):
     train, test = blobs
     whole = train_run(tiny_net(0), train, test, CONFIG, tmp_path / "whole", show_progress=False)
 
-    import au.train.run as run_module
+    import au.train.train_job as run_module
 
     real_fit = run_module.fit
     calls = {"n": 0}
@@ -77,7 +77,7 @@ def test_resume_after_interruption_is_bit_identical(blobs, tmp_path):
         run_module.fit = real_fit
     assert calls["n"] == 1
     assert (tmp_path / "cut" / INCOMPLETE).exists() and not (tmp_path / "cut" / MANIFEST).exists()
-    with pytest.raises(AUError, match="incomplete"):
+    with pytest.raises(AUError, match="is unfinished .* re-run the same 'au train' command"):
         load_run(tmp_path / "cut")
 
     resumed = train_run(tiny_net(0), train, test, CONFIG, tmp_path / "cut", show_progress=False)
@@ -93,7 +93,7 @@ def test_finished_run_is_skipped_and_a_different_job_refused(blobs, tmp_path):
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     again = train_run(tiny_net(0), train, test, CONFIG, out, show_progress=False)
     assert again.skipped and again.manifest == first.manifest
-    with pytest.raises(AUError, match="different finished run"):
+    with pytest.raises(AUError, match=r"already holds a finished run of .* \(different config\)"):
         train_run(tiny_net(0), train, test, CONFIG.updated(seed=5), out, show_progress=False)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
@@ -101,7 +101,7 @@ def test_finished_run_is_skipped_and_a_different_job_refused(blobs, tmp_path):
 def test_non_run_directory_is_refused(blobs, tmp_path):
     train, test = blobs
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(AUError, match="not an AU run directory"):
+    with pytest.raises(AUError, match="exists and is not an AU job directory"):
         train_run(tiny_net(0), train, test, CONFIG, tmp_path, show_progress=False)
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
@@ -194,7 +194,7 @@ def test_early_stopping_resumes_bit_identically(blobs, tmp_path):
     train, test = blobs
     config = CONFIG.updated(epochs=12, lr=0.05, patience=3, eval_every=2, schedule="constant")
     whole = train_run(tiny_net(0), train, test, config, tmp_path / "whole", show_progress=False)
-    import au.train.run as run_module
+    import au.train.train_job as run_module
 
     real_fit = run_module.fit
     seen = {"n": 0}

@@ -1,13 +1,24 @@
 """AU, "Search for Gold": how a convolutional network's training data relates to its accuracy.
 
-The package follows the pipeline, one sub-package per stage::
+The package follows the pipeline, one sub-package per stage, each named after its command where
+it has one; a command's job is the module ``<stage>/<command>_job.py``::
 
-    au.data      datasets as uint8 image arrays, loaded offline from a spec string
-    au.models    named-layer CNNs and safetensors weights
-    au.train     deterministic, resumable training into a run directory
-    au.report    plots and the self-contained HTML report
+    au.data         datasets as uint8 image arrays, loaded offline from a spec string
+    au.models       named-layer CNNs, their layers' shapes, safetensors weights
+    au.train        au train: deterministic, resumable training into a run directory
+    au.ablation     au ablate: one model per (training fraction, trial), the trials table
+    au.curves       au curve: PAC and power-law learning curves fitted to a sweep
+    au.activations  au record: layer activations streamed to Parquet, and read back
+    au.ood          OOD metrics (AUROC, FPR at 95% TPR, ...)
+    au.detectors    the coverage scores: one contract, one file per detector, a registry
+    au.score        au score: every detector fitted and evaluated against OOD sets
+    au.guarantees   the pure mathematics of certified coverage (bounds, SGR, splits, calibration)
+    au.gold         au gold: the certified leaderboard, coverage along an ablation sweep
+    au.report       the self-contained HTML report and its plots
+    au.demo         au demo: every stage in order, one report
 
-``au.runs`` reads a finished run directory back; ``au.cli`` is the ``au`` command.
+Beside them: ``au.jobs``, the one protocol by which every command owns its output directory;
+``au.tables``, Parquet tables with declared schemas; ``au.cli``, the ``au`` command.
 """
 
 from au.errors import AUError

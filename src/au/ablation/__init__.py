@@ -1,25 +1,20 @@
-"""Data ablation: train one model per (fraction, trial) and tabulate how accuracy follows the data.
+"""Data ablation (``au ablate``): train one model per (fraction, trial) and tabulate how accuracy follows the data.
 
 >>> from au.ablation import SweepConfig, run_sweep
 >>> table = run_sweep(SweepConfig("mnist-cnn", "mnist", fractions=(0.01, 0.1, 1.0)), "runs/ablate")
+
+Modules: ``config`` (SweepConfig), ``trials`` (planning and running one trial), ``table`` (the
+trials table), ``ablate_job`` (the resumable sweep).
 """
 
-from au.ablation.config import DEFAULT_FRACTIONS, SWEEP_TRAINING, SweepConfig
-from au.ablation.sweep import SWEEP_FILE, run_sweep
-from au.ablation.table import TRIALS_FILE, TRIALS_SCHEMA, read_trials
-from au.ablation.trials import TrialSpec, plan_trials, registry_factory, run_trial
+import lazy_loader
 
-__all__ = [
-    "DEFAULT_FRACTIONS",
-    "SWEEP_FILE",
-    "SWEEP_TRAINING",
-    "TRIALS_FILE",
-    "TRIALS_SCHEMA",
-    "SweepConfig",
-    "TrialSpec",
-    "plan_trials",
-    "read_trials",
-    "registry_factory",
-    "run_sweep",
-    "run_trial",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "ablate_job": ["run_sweep"],
+        "config": ["DEFAULT_FRACTIONS", "SWEEP_TRAINING", "SweepConfig"],
+        "table": ["TRIALS_FILE", "TRIALS_SCHEMA", "read_trials"],
+        "trials": ["TrialSpec", "plan_trials", "registry_factory", "run_trial"],
+    },
+)

@@ -1,4 +1,4 @@
-"""Settings of one data-ablation sweep: a frozen dataclass, defaults in one place, saved as sweep.json."""
+"""Settings of one data-ablation sweep: a frozen dataclass, defaults in one place, saved in the sweep's manifest."""
 
 from __future__ import annotations
 

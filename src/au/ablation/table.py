@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from au.errors import AUError
-from au.manifest import atomic_path
+from au.tables import read_table, table_metadata, write_table
 
 TRIALS_FILE = "trials.parquet"
+FORMAT = "au-trials/1"
 
 TRIALS_SCHEMA = pa.schema(
     [
@@ -65,22 +65,9 @@ def _sort_key(row: dict) -> tuple:
 
 def write_trials(path: Path, rows: list[dict], expected_rows: int) -> None:
     """Write ``rows`` (sorted) to ``path`` atomically, checked against the schema."""
-    path = Path(path)
-    rows = sorted(rows, key=_sort_key)
-    try:
-        table = pa.Table.from_pylist(rows, schema=TRIALS_SCHEMA)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError) as e:  # a programming error, not a user's
-        raise AssertionError(f"trial rows do not match TRIALS_SCHEMA: {e}") from e
     complete = len(rows) == expected_rows
-    table = table.replace_schema_metadata(
-        {
-            "au.format": "au-trials/1",
-            "au.complete": str(complete).lower(),
-            "au.expected_rows": str(expected_rows),
-        }
-    )
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
+    metadata = {"au.format": FORMAT, "au.complete": str(complete).lower(), "au.expected_rows": expected_rows}
+    write_table(path, sorted(rows, key=_sort_key), TRIALS_SCHEMA, metadata)
 
 
 def read_trials(path: Path, allow_partial: bool = False) -> pa.Table:
@@ -88,14 +75,9 @@ def read_trials(path: Path, allow_partial: bool = False) -> pa.Table:
     path = Path(path)
     if path.is_dir():
         path = path / TRIALS_FILE
-    if not path.is_file():
-        raise AUError(f"{path} not found; run 'au ablate' with this --out first")
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as e:
-        raise AUError(f"{path}: not a readable Parquet file ({e})") from None
-    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
-    if meta.get("au.format") != "au-trials/1":
+    table = read_table(path, TRIALS_SCHEMA, "au ablate")
+    meta = table_metadata(table)
+    if meta.get("au.format") != FORMAT:
         raise AUError(f"{path}: not an AU trials table")
     if meta.get("au.complete") != "true" and not allow_partial:
         raise AUError(

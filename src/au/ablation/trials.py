@@ -7,7 +7,6 @@ trials, so trials can run in any order, in other processes, or as tasks on a clu
 
 from __future__ import annotations
 
-import csv
 import math
 import time
 from collections.abc import Callable
@@ -21,11 +20,10 @@ from au.ablation.config import MIN_EVAL_STEPS, SweepConfig
 from au.data.dataset import ImageDataset
 from au.data.subsets import keep_subset
 from au.errors import AUError
-from au.manifest import read_json
 from au.models.registry import build_model
-from au.runs import MANIFEST, PER_CLASS
 from au.train.config import TrainConfig
-from au.train.run import train_run
+from au.train.rundir import read_manifest, read_per_class
+from au.train.train_job import train_run
 
 ModelFactory = Callable[[tuple[int, int, int], int, int], nn.Module]
 """(input_shape (C, H, W), num_classes, seed) -> a freshly initialised model."""
@@ -125,9 +123,8 @@ def run_trial(
 
 def trial_row(spec: TrialSpec, sweep_dir: Path, run_dir: Path, fallback_seconds: float = 0.0) -> dict:
     """The table row of a finished trial, read from its run directory."""
-    m = read_json(run_dir / MANIFEST, "run manifest")
-    with open(run_dir / PER_CLASS, encoding="utf-8") as f:
-        per_class = list(csv.DictReader(f))
+    m = read_manifest(run_dir)
+    per_class = read_per_class(run_dir)
     counts = m["data"]["train_class_counts"]
     metrics, training, config = m["metrics"], m["training"], m["config"]
     return {

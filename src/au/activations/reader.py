@@ -19,10 +19,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from au.activations.recorder import INCOMPLETE, MANIFEST
+from au import jobs
 from au.errors import AUError
-from au.manifest import read_json
-from au.models.weights import sha256_file
+from au.files import sha256_file
 
 _ROW_COLUMNS = ("example_id", "label", "pred", "correct")
 
@@ -65,16 +64,7 @@ class Recording:
 
     def __init__(self, path: Path, verify: bool = False) -> None:
         self.path = Path(path)
-        if not self.path.is_dir():
-            raise AUError(f"recording {self.path} does not exist; pass the --out of 'au record'")
-        if not (self.path / MANIFEST).is_file():
-            if (self.path / INCOMPLETE).is_file():
-                raise AUError(
-                    f"recording {self.path} is incomplete (no manifest.json): it was interrupted; "
-                    "re-run the same 'au record' command to finish it"
-                )
-            raise AUError(f"{self.path} is not an AU recording (no manifest.json)")
-        self.manifest = read_json(self.path / MANIFEST, "recording manifest")
+        self.manifest = jobs.read_manifest(self.path, "record")
         self._check(verify)
 
     def _check(self, verify: bool) -> None:

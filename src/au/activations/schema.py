@@ -12,8 +12,8 @@ One row per example::
     <layer>     fixed_size_list<float16 or float32>[F]   one column per recorded layer, named after it
 
 A recorded layer named ``logits`` is the ``logits`` column itself (it must be the model's output).
-The schema is checked on every part written; :func:`spark_schema_ddl` gives the same table as a
-Spark DDL string.
+The schema is checked on every part written; :func:`au.tables.spark_schema_ddl` gives the same
+table as a Spark DDL string.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from au.activations.config import POOLS
 from au.errors import AUError
 
 FIXED_COLUMNS = ("example_id", "dataset", "split", "label", "pred", "correct", "logits")
 DTYPES = {"float16": pa.float16(), "float32": pa.float32()}
-POOLS = ("none", "avg", "max")
 
 
 @dataclass(frozen=True)
@@ -90,23 +90,3 @@ def recording_schema(layers: list[LayerSpec], num_classes: int, dtype: str) -> p
         element = pa.field("element", DTYPES[dtype], nullable=False)
         fields.append(pa.field(layer.column, pa.list_(element, layer.features), nullable=False))
     return pa.schema(fields)
-
-
-_SPARK_TYPES = {
-    pa.string(): "STRING",
-    pa.int64(): "BIGINT",
-    pa.bool_(): "BOOLEAN",
-    pa.float32(): "FLOAT",
-    pa.float16(): "FLOAT",
-}
-
-
-def spark_schema_ddl(schema: pa.Schema) -> str:
-    """The same columns as a Spark DDL string (fixed-size lists become ARRAY<FLOAT>)."""
-    parts = []
-    for f in schema:
-        if pa.types.is_fixed_size_list(f.type):
-            parts.append(f"`{f.name}` ARRAY<{_SPARK_TYPES[f.type.value_type]}>")
-        else:
-            parts.append(f"`{f.name}` {_SPARK_TYPES[f.type]}")
-    return ", ".join(parts)

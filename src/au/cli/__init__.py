@@ -1,5 +1,8 @@
 """The ``au`` command: one sub-command per pipeline stage, each a thin layer over the Python API.
 
+``au COMMAND`` imports only ``au.cli.COMMAND_cmd`` - and that module imports torch and the stage's
+job only when it runs - so ``au --help`` and ``au COMMAND --help`` answer at once.
+
 User errors (:class:`au.AUError`, unreadable or unwritable paths) print one line and exit 1; bad
 arguments print one line and exit 2. ``AU_DEBUG=1`` shows tracebacks instead.
 """
@@ -7,35 +10,25 @@ arguments print one line and exit 2. ``AU_DEBUG=1`` shows tracebacks instead.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 
-from au import progress
-from au.allocator import tune_malloc
-from au.cli import (
-    ablate_cmd,
-    curve_cmd,
-    datasets_cmd,
-    demo_cmd,
-    gold_cmd,
-    models_cmd,
-    record_cmd,
-    score_cmd,
-    train_cmd,
-)
+from au.cli.options import positive_int
 from au.errors import AUError
 
-COMMANDS = (
-    train_cmd,
-    ablate_cmd,
-    curve_cmd,
-    record_cmd,
-    score_cmd,
-    gold_cmd,
-    demo_cmd,
-    datasets_cmd,
-    models_cmd,
-)
+COMMANDS = {
+    "train": "train a model on a stratified, seeded keep-fraction of a dataset",
+    "ablate": "train one model per (training fraction, trial) and tabulate accuracy",
+    "curve": "fit PAC and power-law learning curves to an ablation sweep",
+    "record": "record layer activations of a trained model to Parquet",
+    "score": "fit coverage detectors and evaluate them on in- and out-of-distribution data",
+    "gold": "certified coverage of every coverage score: the gold leaderboard",
+    "demo": "run the whole pipeline on MNIST and write report.html",
+    "datasets": "list dataset sources and the spec syntax",
+    "models": "list registered models and their layers",
+}
+"""Sub-command -> one-line help; ``au.cli.<name>_cmd`` holds its arguments (``register``) and ``run``."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -45,36 +38,47 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def build_parser() -> Parser:
+def _chosen(argv: list[str]) -> str | None:
+    """The sub-command named in ``argv`` (the first word that is one), if any."""
+    return next((a for a in argv if a in COMMANDS), None)
+
+
+def build_parser(command: str | None = None) -> Parser:
+    """The parser; only ``command``'s module is imported to declare its arguments."""
     parser = Parser(
         prog="au", description="AU, Search for Gold: how a CNN's training data relates to its accuracy."
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars or status lines")
     parser.add_argument(
-        "--threads", type=int, help="torch CPU threads (results are bit-identical for a fixed count)"
+        "--threads", type=positive_int, help="torch CPU threads (results are bit-identical for a fixed count)"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for command in COMMANDS:
-        command.register(sub)
+    for name, help_text in COMMANDS.items():
+        if name == command:
+            importlib.import_module(f"au.cli.{name}_cmd").register(sub, help_text)
+        else:
+            sub.add_parser(name, help=help_text)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_chosen(argv))
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    import torch  # before the malloc thresholds: set earlier, they made resident memory vary run to run
+
+    from au import progress
+    from au.allocator import tune_malloc
+
     if args.quiet:
         progress.set_enabled(False)
     tune_malloc()
     prog = f"au {args.command}"
     try:
         if args.threads is not None:
-            if args.threads < 1:
-                raise AUError(f"--threads must be at least 1, got {args.threads}")
-            import torch
-
             torch.set_num_threads(args.threads)
         return int(args.handler(args) or 0)
     except AUError as e:

@@ -5,23 +5,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from au.ablation import DEFAULT_FRACTIONS, SWEEP_TRAINING, SweepConfig, run_sweep
-from au.cli.options import fraction_list, positive_int
+from au.ablation.config import DEFAULT_FRACTIONS, SWEEP_TRAINING, SweepConfig
+from au.cli.options import fraction_list, nonneg_int, positive_float, positive_int
 from au.errors import AUError
-from au.models import MODELS, model_spec
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, help_text: str) -> None:
     p = sub.add_parser(
         "ablate",
-        help="train one model per (training fraction, trial) and tabulate accuracy",
+        help=help_text,
         description="Train one model per (fraction, trial) on stratified, seeded, nested subsets of the training "
         "split, with early stopping on each trial's own validation carve-out, test each on the whole test split, "
         "and write one row per trial to OUT/trials.parquet. Re-running the same command resumes; a different "
         "sweep into the same directory is refused. With --ablate-class K, class K alone is shrunk to each of "
         "--class-fractions while every other class stays whole.",
     )
-    p.add_argument("--model", required=True, help=f"registered model: {', '.join(MODELS)}")
+    p.add_argument("--model", required=True, help="registered model (see 'au models')")
     p.add_argument("--data", required=True, help="dataset spec (see 'au datasets')")
     p.add_argument("--out", required=True, type=Path, help="sweep directory")
     p.add_argument(
@@ -33,26 +32,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         + ")",
     )
     p.add_argument(
-        "--trials", type=positive_int, default=3, help="trials per fraction; trial t uses seed+t (default 3)"
+        "--trials",
+        type=positive_int,
+        default=SweepConfig.trials,
+        help=f"trials per fraction; trial t uses seed+t (default {SweepConfig.trials})",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ablate-class", type=int, metavar="K", help="shrink class K alone")
+    p.add_argument("--seed", type=nonneg_int, default=SweepConfig.seed, help=f"default {SweepConfig.seed}")
+    p.add_argument("--ablate-class", type=nonneg_int, metavar="K", help="shrink class K alone")
     p.add_argument(
         "--class-fractions", type=fraction_list, help="keep-fractions of class K (with --ablate-class)"
     )
+    t = SWEEP_TRAINING
+    p.add_argument("--max-steps", type=positive_int, help=f"step budget per trial (default {t.max_steps})")
+    p.add_argument("--epochs", type=positive_int, help=f"epoch cap per trial (default {t.epochs})")
     p.add_argument(
-        "--max-steps", type=positive_int, help=f"step budget per trial (default {SWEEP_TRAINING.max_steps})"
+        "--patience", type=positive_int, help=f"early-stopping patience in evaluations (default {t.patience})"
     )
-    p.add_argument(
-        "--epochs", type=positive_int, help=f"epoch cap per trial (default {SWEEP_TRAINING.epochs})"
-    )
-    p.add_argument(
-        "--patience",
-        type=positive_int,
-        help=f"early-stopping patience in evaluations (default {SWEEP_TRAINING.patience})",
-    )
-    p.add_argument("--batch-size", type=positive_int, help=f"default {SWEEP_TRAINING.batch_size}")
-    p.add_argument("--lr", type=float, help=f"Adam's learning rate, constant (default {SWEEP_TRAINING.lr})")
+    p.add_argument("--batch-size", type=positive_int, help=f"default {t.batch_size}")
+    p.add_argument("--lr", type=positive_float, help=f"Adam's learning rate, constant (default {t.lr:g})")
     p.add_argument(
         "--workers", type=positive_int, default=1, help="trials run at once, one process each (default 1)"
     )
@@ -63,6 +60,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from au.ablation.ablate_job import run_sweep
+    from au.models import model_spec
+
     if args.ablate_class is None and args.class_fractions is not None:
         raise AUError("--class-fractions needs --ablate-class K")
     if args.ablate_class is not None and args.class_fractions is None:

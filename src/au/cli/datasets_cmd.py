@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from au.data import SOURCES
 
-
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, help_text: str) -> None:
     p = sub.add_parser(
         "datasets",
-        help="list dataset sources and the spec syntax",
+        help=help_text,
         description="Dataset specs read NAME[:PATH][:KEY=VALUE]..., e.g. mnist, mnist:/data/MNIST/raw, "
         "cifar10:cifar10.parquet, imagefolder:/data/pets:size=32x32, noise-uniform:n=2000:shape=32x32x3.",
     )
@@ -18,6 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from au.data import SOURCES
+
     width = max(len(name) for name in SOURCES)
     for name, source in SOURCES.items():
         print(f"{name:<{width}}  {source.summary}")

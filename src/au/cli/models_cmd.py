@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from au.models import MODELS, build_model, layer_output_shapes
 
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="list registered models and their layers", description=__doc__)
+def register(sub: argparse._SubParsersAction, help_text: str) -> None:
+    p = sub.add_parser("models", help=help_text, description=__doc__)
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from au.models import MODELS, build_model, layer_output_shapes
+
     for name, spec in MODELS.items():
         model = build_model(name)
         params = sum(p.numel() for p in model.parameters())

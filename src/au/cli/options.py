@@ -1,4 +1,4 @@
-"""Argument types shared by the sub-commands: they reject bad values with a one-line message."""
+"""Argument types shared by the sub-commands: each refuses a bad value with one line, and argparse exits 2."""
 
 from __future__ import annotations
 
@@ -6,38 +6,88 @@ import argparse
 import math
 
 
-def fraction(text: str) -> float:
-    """A float in (0, 1]."""
+def _number(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (0.0 < value <= 1.0) or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text} is not in (0, 1]")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number")
     return value
 
 
-def positive_int(text: str) -> int:
+def _integer(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    value = _integer(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
     return value
 
 
+def nonneg_int(text: str) -> int:
+    """An integer >= 0 (a seed, a size that may be zero)."""
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not an integer >= 0")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A number > 0 (a learning rate)."""
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a number > 0")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A number in (0, 1]."""
+    value = _number(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not in (0, 1]")
+    return value
+
+
 def open_fraction(text: str) -> float:
-    """A float in (0, 1)."""
-    value = fraction(text)
-    if value >= 1.0:
+    """A number in (0, 1): a probability such as delta, epsilon or a target accuracy."""
+    value = _number(text)
+    if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"{text} is not in (0, 1)")
     return value
 
 
-def fraction_list(text: str) -> tuple[float, ...]:
-    """Comma-separated floats in (0, 1], e.g. ``0.01,0.1,1``."""
+def unit_fraction(text: str) -> float:
+    """A number in [0, 1): a share that may be zero, such as a validation fraction."""
+    value = _number(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not in [0, 1)")
+    return value
+
+
+def _list(text: str, item, what: str) -> tuple:
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
-        raise argparse.ArgumentTypeError("expected comma-separated numbers in (0, 1]")
-    return tuple(fraction(p) for p in parts)
+        raise argparse.ArgumentTypeError(f"expected comma-separated {what}")
+    return tuple(item(p) for p in parts)
+
+
+def fraction_list(text: str) -> tuple[float, ...]:
+    """Comma-separated numbers in (0, 1], e.g. ``0.01,0.1,1``."""
+    return _list(text, fraction, "numbers in (0, 1]")
+
+
+def open_fraction_list(text: str) -> tuple[float, ...]:
+    """Comma-separated numbers in (0, 1), e.g. ``0.01,0.02``."""
+    return _list(text, open_fraction, "numbers in (0, 1)")
+
+
+def names(text: str) -> tuple[str, ...]:
+    """Comma-separated names (empty allowed), e.g. ``msp,knn``."""
+    return tuple(p.strip() for p in text.split(",") if p.strip())

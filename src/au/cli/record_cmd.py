@@ -5,34 +5,42 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from au import data
-from au.activations import RecordConfig, record
-from au.activations.schema import DTYPES, POOLS
+from au.activations.config import DTYPES, POOLS, RecordConfig
 from au.cli.options import positive_int
-from au.runs import load_run
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, help_text: str) -> None:
     p = sub.add_parser(
         "record",
-        help="record layer activations of a trained model to Parquet",
+        help=help_text,
         description="Run a trained model over a dataset split and write one row per example - id, label, "
         "prediction, logits and one column per layer - to Parquet part files in OUT, with manifest.json last. "
         "Streams batch by batch; a killed recording re-run with the same arguments continues where it stopped.",
     )
+    c = RecordConfig
     p.add_argument("--run", required=True, type=Path, help="run directory of 'au train'")
     p.add_argument("--data", help="dataset spec (default: the run's own dataset)")
     p.add_argument("--split", default="test", help="train, test or all (default test)")
-    p.add_argument("--layers", default="all", help="comma-separated layer names, or 'all' (see 'au models')")
-    p.add_argument("--pool", choices=POOLS, default="avg", help="reduce conv maps over space (default avg)")
-    p.add_argument("--dtype", choices=tuple(DTYPES), default="float16", help="stored dtype of layer columns")
+    p.add_argument(
+        "--layers", default=c.layers, help=f"comma-separated layer names, or 'all' (default {c.layers})"
+    )
+    p.add_argument(
+        "--pool", choices=POOLS, default=c.pool, help=f"reduce conv maps over space (default {c.pool})"
+    )
+    p.add_argument(
+        "--dtype", choices=DTYPES, default=c.dtype, help=f"stored dtype of layer columns (default {c.dtype})"
+    )
     p.add_argument("--limit", type=positive_int, help="record only the first N examples")
-    p.add_argument("--batch-size", type=positive_int, default=256)
+    p.add_argument("--batch-size", type=positive_int, default=c.batch_size, help=f"default {c.batch_size}")
     p.add_argument("--out", required=True, type=Path, help="recording directory")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from au import data
+    from au.activations.record_job import record
+    from au.train.rundir import load_run
+
     config = RecordConfig(
         layers=args.layers, pool=args.pool, dtype=args.dtype, batch_size=args.batch_size, limit=args.limit
     )

@@ -5,34 +5,32 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from au import data
 from au.cli import text_table
-from au.cli.options import positive_int
-from au.data.sources.noise import DEFAULT_SHAPE
-from au.data.spec import parse_spec
-from au.detectors import DETECTORS
+from au.cli.options import names, nonneg_int, positive_int
+from au.detectors.registry import NAMES
 from au.errors import AUError
-from au.ood.scoring import DEFAULT_OOD, METRICS, SCORES, ScoreConfig, metrics_rows, score_run
-from au.runs import load_run
+from au.score.config import DEFAULT_OOD, ScoreConfig
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, help_text: str) -> None:
     p = sub.add_parser(
         "score",
-        help="fit coverage detectors and evaluate them on in- and out-of-distribution data",
-        description="Fit each detector (msp, odin, energy, mahalanobis, mahalanobis_ensemble, knn, parzen_lsh, "
-        "trust) on the in-distribution training split, score its test split and every OOD set, and write "
-        "scores.parquet (one row per input, one column per detector, higher = more in-distribution) and "
-        "metrics.json (AUROC, AUPR-in, AUPR-out, FPR at 95%% TPR, detection accuracy; misclassification AUROC).",
+        help=help_text,
+        description=f"Fit each detector ({', '.join(NAMES)}) on the in-distribution training split, score its "
+        "test split and every OOD set, and write scores.parquet (one row per input, one column per detector, "
+        "higher = more in-distribution) and manifest.json (AUROC, AUPR-in, AUPR-out, FPR at 95%% TPR, detection "
+        "accuracy; misclassification AUROC).",
     )
+    c = ScoreConfig
     p.add_argument("--run", required=True, type=Path, help="run directory of 'au train'")
     p.add_argument("--in", dest="in_data", help="in-distribution dataset spec (default: the run's own)")
     p.add_argument(
         "--ood",
-        default=",".join(DEFAULT_OOD),
+        type=names,
+        default=DEFAULT_OOD,
         help=f"comma-separated OOD dataset specs (default {','.join(DEFAULT_OOD)})",
     )
-    p.add_argument("--detectors", default="all", help=f"'all' or comma-separated: {','.join(DETECTORS)}")
+    p.add_argument("--detectors", default="all", help=f"'all' or comma-separated: {','.join(NAMES)}")
     p.add_argument("--layer", help="feature layer of the feature detectors (default: the penultimate layer)")
     p.add_argument(
         "--acts", type=Path, help="a finished recording of the training split to fit on (au record)"
@@ -40,19 +38,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=positive_int, help="score at most N random inputs of each set")
     p.add_argument("--fit-limit", type=positive_int, help="fit on at most N training examples")
     p.add_argument(
-        "--val-size", type=positive_int, default=1000, help="in-distribution validation examples (1000)"
+        "--val-size",
+        type=nonneg_int,
+        default=c.val_size,
+        help=f"in-distribution validation examples, 0 for none (default {c.val_size})",
     )
     p.add_argument(
         "--val-ood",
-        help="OOD validation dataset spec: ODIN tunes epsilon on it, the ensemble's combiner uses it",
+        help="OOD validation dataset spec, for the detectors that tune on one (odin, the ensemble)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonneg_int, default=c.seed, help=f"default {c.seed}")
     p.add_argument("--out", required=True, type=Path, help="scores directory")
     p.set_defaults(handler=run)
 
 
 def _ood_spec(text: str, input_shape: tuple[int, int, int]) -> str:
     """Noise sets take the model's image shape unless the spec sets one."""
+    from au.data.sources.noise import DEFAULT_SHAPE
+    from au.data.spec import parse_spec
+
     spec = parse_spec(text, ("shape",))
     c, h, w = input_shape
     if spec.name.startswith("noise-") and spec.option("shape") is None and (h, w, c) != DEFAULT_SHAPE:
@@ -61,32 +65,28 @@ def _ood_spec(text: str, input_shape: tuple[int, int, int]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    names = (
-        tuple(DETECTORS)
-        if args.detectors == "all"
-        else tuple(d.strip() for d in args.detectors.split(",") if d.strip())
-    )
+    from au import data
+    from au.score.score_job import score_run
+    from au.train.rundir import load_run
+
     config = ScoreConfig(
-        detectors=names,
+        detectors=NAMES if args.detectors == "all" else names(args.detectors),
         layer=args.layer,
         limit=args.limit,
         fit_limit=args.fit_limit,
         val_size=args.val_size,
         seed=args.seed,
     )
-    trained = load_run(args.run)
-    model = trained.model
-    shape = tuple(getattr(model, "input_shape", ()))
-    ood_specs = [
-        _ood_spec(s.strip(), shape) if shape else s.strip() for s in args.ood.split(",") if s.strip()
-    ]
-    if not ood_specs:
+    if not args.ood:
         raise AUError("--ood lists no dataset; give at least one OOD dataset spec")
+    trained = load_run(args.run)
+    shape = tuple(getattr(trained.model, "input_shape", ()))
+    ood_specs = [_ood_spec(s, shape) if shape else s for s in args.ood]
     train, test = data.load_train_test(args.in_data or trained.data_spec)
     ood = [data.load(s, data.evaluation_split(s)) for s in ood_specs]
     val_ood = data.load(args.val_ood, data.evaluation_split(args.val_ood)) if args.val_ood else None
-    result = score_run(
-        model,
+    manifest = score_run(
+        trained.model,
         train,
         test,
         ood,
@@ -98,18 +98,18 @@ def run(args: argparse.Namespace) -> int:
         weights_sha256=trained.manifest["weights"]["sha256"],
         run_dir=str(args.run),
     )
-    print(
-        f"{args.out / SCORES}, {args.out / METRICS}  (layer {result['layer']}, {result['in_distribution']['n_fit']:,} fitted)"
-    )
-    print_table(result)
+    print(f"{args.out}  (layer {manifest['layer']}, {manifest['in_distribution']['n_fit']:,} fitted)")
+    print_table(manifest)
     return 0
 
 
-def print_table(result: dict) -> None:
+def print_table(manifest: dict) -> None:
+    from au.score.score_job import metrics_rows
+
     header = ["detector", "OOD set", "AUROC", "AUPR-in", "AUPR-out", "FPR@95", "det.acc"]
-    rows = [[r[0], r[1], *(f"{v:.4f}" for v in r[2:])] for r in metrics_rows(result)]
+    rows = [[r[0], r[1], *(f"{v:.4f}" for v in r[2:])] for r in metrics_rows(manifest)]
     text_table.print_table(header, rows, left=(0, 1))
     print("\nmisclassification AUROC (correct vs wrong, in-distribution test):")
-    for name, m in result["detectors"].items():
+    for name, m in manifest["detectors"].items():
         value = m["misclassification_auroc"]
         print(f"  {name:<22} {'n/a (no errors)' if value is None else f'{value:.4f}'}")

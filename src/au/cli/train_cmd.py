@@ -5,40 +5,50 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from au import data
-from au.cli.options import fraction, positive_int
-from au.models import MODELS, build_model, model_spec
-from au.train import TrainConfig, train_run
+from au.cli.options import fraction, nonneg_int, positive_float, positive_int, unit_fraction
+from au.train.config import TrainConfig
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, help_text: str) -> None:
     p = sub.add_parser(
         "train",
-        help="train a model on a stratified, seeded keep-fraction of a dataset",
+        help=help_text,
         description="Train a model on a stratified, seeded subset of a dataset's training split, validate on a "
         "carve-out of that subset, test on the test split, and write a run directory (weights as safetensors, "
         "manifest.json, per_class.csv, history.json). Re-running the same command resumes or skips.",
     )
-    p.add_argument("--model", required=True, help=f"registered model: {', '.join(MODELS)}")
+    p.add_argument("--model", required=True, help="registered model (see 'au models')")
     p.add_argument("--data", required=True, help="dataset spec, e.g. mnist, cifar10:PATH (see 'au datasets')")
     p.add_argument("--out", required=True, type=Path, help="run directory to write")
     p.add_argument(
-        "--keep", type=fraction, default=1.0, help="share of the training split to use, in (0, 1] (default 1)"
+        "--keep",
+        type=fraction,
+        default=TrainConfig.keep,
+        help=f"share of the training split to use, in (0, 1] (default {TrainConfig.keep:g})",
     )
     p.add_argument(
-        "--seed", type=int, default=0, help="seeds subset, weights, batch order and dropout (default 0)"
+        "--seed",
+        type=nonneg_int,
+        default=TrainConfig.seed,
+        help=f"seeds subset, weights, batch order and dropout (default {TrainConfig.seed})",
     )
     p.add_argument("--epochs", type=positive_int, help="passes over the kept data (default: the model's own)")
     p.add_argument("--max-steps", type=positive_int, help="stop after this many optimiser steps")
     p.add_argument("--batch-size", type=positive_int, help="examples per step (default: the model's own)")
-    p.add_argument("--lr", type=float, help="Adam's peak learning rate (default: the model's own)")
+    p.add_argument("--lr", type=positive_float, help="Adam's peak learning rate (default: the model's own)")
     p.add_argument(
-        "--val-fraction", type=float, help="share of the kept data held out for validation (default 0.1)"
+        "--val-fraction",
+        type=unit_fraction,
+        help=f"share of the kept data held out for validation, in [0, 1) (default {TrainConfig.val_fraction:g})",
     )
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from au import data
+    from au.models import build_model, model_spec
+    from au.train.train_job import train_run
+
     spec = model_spec(args.model)
     config = TrainConfig(**spec.train_defaults).updated(
         keep=args.keep,
@@ -52,11 +62,10 @@ def run(args: argparse.Namespace) -> int:
     train, test = data.load_train_test(args.data)
     model = build_model(args.model, train.input_shape, train.num_classes, seed=args.seed)
     result = train_run(model, train, test, config, args.out, model_name=args.model, data_spec=args.data)
-    m = result.manifest["metrics"]
-    n_test = result.manifest["data"]["n_test"]
+    m = result.manifest
     print(
-        f"{args.out}: test accuracy {m['test_accuracy']:.4f} on {n_test:,} images "
-        f"(train {m['train_accuracy']:.4f}, {result.manifest['data']['n_train']:,} training examples, "
-        f"{result.manifest['training']['steps']:,} steps)"
+        f"{args.out}: test accuracy {m['metrics']['test_accuracy']:.4f} on {m['data']['n_test']:,} images "
+        f"(train {m['metrics']['train_accuracy']:.4f}, {m['data']['n_train']:,} training examples, "
+        f"{m['training']['steps']:,} steps)"
     )
     return 0

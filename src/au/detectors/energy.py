@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from au.detectors.base import Detector
+from au.detectors.base import Consumes, Detector
 
 
 class Energy(Detector):
@@ -18,12 +18,13 @@ class Energy(Detector):
     """
 
     name = "energy"
-    input = "logits"
+    consumes = Consumes("logits")
+    score_unit = "negative free energy"
     _constraints = {"temperature": (lambda v: isinstance(v, (int, float)) and v > 0, "a number > 0")}
 
     def __init__(self, temperature: float = 1.0) -> None:
         self.temperature = temperature
 
-    def _score(self, x: np.ndarray) -> np.ndarray:
+    def _score(self, x: np.ndarray, pred=None) -> np.ndarray:
         t = float(self.temperature)
         return t * logsumexp(x.astype(np.float64) / t, axis=1)

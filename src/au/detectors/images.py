@@ -8,19 +8,6 @@ import numpy as np
 import torch
 
 from au.data.dataset import to_tensor
-from au.errors import AUError
-
-
-def check_images(images, who: str, shape: tuple | None = None) -> np.ndarray:
-    """uint8 images (N, H, W, C), of ``shape`` (H, W, C) when given."""
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 4:
-        raise AUError(f"{who}: images must be uint8 (N, H, W, C), got {images.dtype} {images.shape}")
-    if shape is not None and tuple(images.shape[1:]) != tuple(shape):
-        raise AUError(
-            f"{who}: images have shape {images.shape[1:]} (H, W, C), but the detector was fitted on {tuple(shape)}"
-        )
-    return images
 
 
 def batches(images: np.ndarray, size: int) -> Iterator[torch.Tensor]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from au.detectors.base import Detector
+from au.detectors.base import Consumes, Detector
+from au.errors import AUError
 
 
 def normalise_rows(x: np.ndarray) -> np.ndarray:
@@ -30,7 +31,8 @@ class KNN(Detector):
     """
 
     name = "knn"
-    input = "features"
+    consumes = Consumes("features")
+    score_unit = "minus distance to the k-th neighbour"
     _constraints = {
         "k": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
         "normalize": (lambda v: isinstance(v, bool), "True or False"),
@@ -43,10 +45,8 @@ class KNN(Detector):
     def _prepare(self, x: np.ndarray) -> np.ndarray:
         return normalise_rows(x) if self.normalize else np.ascontiguousarray(x, dtype=np.float32)
 
-    def _fit(self, x: np.ndarray, labels) -> None:
+    def _fit(self, x: np.ndarray, y=None, x_val=None, x_val_ood=None) -> None:
         import faiss
-
-        from au.errors import AUError
 
         if len(x) < self.k:
             raise AUError(f"KNN: k={self.k} but only {len(x)} training examples; lower k")
@@ -54,7 +54,7 @@ class KNN(Detector):
         self.index_.add(self._prepare(x))
         self.n_samples_fit_ = len(x)
 
-    def _score(self, x: np.ndarray) -> np.ndarray:
+    def _score(self, x: np.ndarray, pred=None) -> np.ndarray:
         squared, _ = self.index_.search(self._prepare(x), self.k)  # (n, k) squared L2, ascending
         return -np.sqrt(np.maximum(squared[:, -1], 0.0))
 

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 from sklearn.covariance import ledoit_wolf
 
-from au.detectors.base import Detector
+from au.detectors.base import Consumes, Detector
 
 
 class Mahalanobis(Detector):
@@ -26,14 +26,15 @@ class Mahalanobis(Detector):
     """
 
     name = "mahalanobis"
-    input = "features"
+    consumes = Consumes("features", labels=True)
+    score_unit = "minus squared Mahalanobis distance"
     _constraints = {"max_condition": (lambda v: v > 1, "a number > 1")}
+    _reported = ("shrinkage_",)
 
     def __init__(self, max_condition: float = 1e10) -> None:
         self.max_condition = max_condition
 
-    def _fit(self, x: np.ndarray, labels) -> None:
-        y = self._check_labels(labels, len(x))
+    def _fit(self, x: np.ndarray, y: np.ndarray, x_val=None, x_val_ood=None) -> None:
         x = x.astype(np.float64)
         self.classes_ = np.unique(y)
         self.means_ = np.stack([x[y == c].mean(axis=0) for c in self.classes_])  # (C, d)
@@ -54,12 +55,15 @@ class Mahalanobis(Detector):
     def distances(self, features) -> np.ndarray:
         """Squared Mahalanobis distance of each row to each class mean, shape (n, C)."""
         self._check_fitted()
-        z = self._check_array(features).astype(np.float64)
+        return self._distances(self._check_input(features))
+
+    def _distances(self, x: np.ndarray) -> np.ndarray:
+        z = x.astype(np.float64)
         out = np.empty((len(z), len(self.means_)))
         for c, mu in enumerate(self.means_):
             d = z - mu
             out[:, c] = ((d @ self.precision_) * d).sum(axis=1)  # d^T P d per row, as one matmul
         return out
 
-    def _score(self, x: np.ndarray) -> np.ndarray:
-        return -self.distances(x).min(axis=1)
+    def _score(self, x: np.ndarray, pred=None) -> np.ndarray:
+        return -self._distances(x).min(axis=1)

@@ -10,11 +10,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from au.activations.hooks import capture, resolve_layers
-from au.detectors.base import Detector
-from au.detectors.images import batches, check_images, sign_step
+from au.detectors.base import Consumes, Detector
+from au.detectors.images import batches, sign_step
 from au.detectors.mahalanobis import Mahalanobis
-from au.errors import AUError
 from au.models.layers import eval_mode, weighted_layers
+from au.ood.metrics import auroc
 
 EPSILON_GRID = (0.0, 0.0005, 0.001, 0.0014, 0.002, 0.005, 0.01)
 
@@ -26,11 +26,11 @@ class MahalanobisEnsemble(Detector):
     fitted on the training images. At scoring time each layer gets its own pre-processed input
     ``x_l = x - eps * sign(grad_x min_c d_l(x, c))`` - a step that brings the input closer to its
     nearest class mean at that layer - and contributes ``M_l(x_l) = -min_c d_l(x_l, c)``. A
-    logistic regression fitted on validation data weighs the layers (:meth:`fit_combiner`): the
-    in-distribution validation images against either OOD validation images the caller supplies or,
-    as the paper allows, FGSM-perturbed copies of the in-distribution ones. ``epsilon`` is chosen on
-    the same validation data. ``score`` is the combiner's decision function (higher = more
-    in-distribution).
+    logistic regression fitted on validation data weighs the layers: the in-distribution validation
+    images ``X_val`` against either OOD validation images ``X_val_ood`` or, as the paper allows,
+    FGSM-perturbed copies of ``X_val`` (labelled by the model's predictions). The epsilon of the
+    pre-processing is chosen on the same validation data. The score is the combiner's decision
+    function (higher = more in-distribution).
 
     Parameters
     ----------
@@ -38,13 +38,28 @@ class MahalanobisEnsemble(Detector):
     layers : tuple of str or None
         Layers whose features are used; ``None`` (default) takes every layer with weights before
         ``logits`` (for mnist-cnn: conv1, conv2, fc1).
+    epsilons : tuple of float
+        Pre-processing steps tried; the one of highest validation AUROC is used.
     adversarial_epsilon : float
         FGSM step for the synthetic negatives when no OOD validation data is given.
+    batch_size : int
+
+    Fitted attributes: ``layers_``, ``gaussians_`` (one fitted :class:`Mahalanobis` per layer),
+    ``epsilon_``, ``combiner_`` (the logistic regression), ``combiner_negatives_``, ``tuning_``
+    (validation AUROC per epsilon).
     """
 
     name = "mahalanobis_ensemble"
-    input = "images"
+    consumes = Consumes("images", labels=True, validation="required", min_validation=10)
+    score_unit = "combiner logit"
+    _reported = ("epsilon_", "combiner_negatives_")
     _constraints = {
+        "model": (lambda v: isinstance(v, nn.Module), "a torch.nn.Module: MahalanobisEnsemble(model)"),
+        "layers": (
+            lambda v: v is None or (len(v) >= 1 and all(isinstance(n, str) for n in v)),
+            "None or layer names",
+        ),
+        "epsilons": (lambda v: len(v) >= 1 and all(e >= 0 for e in v), "a non-empty tuple of numbers >= 0"),
         "adversarial_epsilon": (lambda v: v > 0, "a number > 0"),
         "batch_size": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
     }
@@ -78,18 +93,12 @@ class MahalanobisEnsemble(Detector):
                     out[name].append(feats[name].double().numpy())
         return {k: np.concatenate(v) for k, v in out.items()}
 
-    def fit(self, images, labels=None) -> MahalanobisEnsemble:
-        """Fit one class-conditional Gaussian per layer on the training images and labels."""
-        self._check_params()
-        if self.model is None:
-            raise AUError("MahalanobisEnsemble needs the model: MahalanobisEnsemble(model)")
-        images = check_images(images, "MahalanobisEnsemble")
-        labels = self._check_labels(labels, len(images))
+    def _fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, x_val_ood=None) -> None:
+        """One class-conditional Gaussian per layer on the training images, then the combiner on validation data."""
         self.layers_ = tuple(resolve_layers(self.model, list(self.layers or weighted_layers(self.model))))
-        feats = self._features(images)
-        self.gaussians_ = {name: Mahalanobis().fit(feats[name], labels) for name in self.layers_}
-        self.n_features_in_ = tuple(images.shape[1:])
-        return self
+        feats = self._features(x)
+        self.gaussians_ = {name: Mahalanobis().fit(feats[name], y) for name in self.layers_}
+        self._fit_combiner(x_val, x_val_ood)
 
     def _layer_scores(self, images: np.ndarray, epsilon: float) -> np.ndarray:
         """M_l(x_l) for every layer: shape (n, L)."""
@@ -117,15 +126,13 @@ class MahalanobisEnsemble(Detector):
                 scores.append(np.stack(columns, axis=1))
         return np.concatenate(scores)
 
-    def _adversarial(self, images: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
-        """FGSM copies of ``images``: one signed step up the classifier's loss, clipped to [0, 255]."""
+    def _adversarial(self, images: np.ndarray) -> np.ndarray:
+        """FGSM copies of ``images``: one signed step up the loss of the model's own prediction, clipped to [0, 255]."""
         out = []
         with eval_mode(self.model) as model:
-            for i, x in enumerate(batches(images, self.batch_size)):
+            for x in batches(images, self.batch_size):
                 with torch.no_grad():
                     target = model(x).argmax(dim=1)
-                if labels is not None:
-                    target = torch.from_numpy(labels[i * self.batch_size : i * self.batch_size + len(x)])
                 x_adv = sign_step(
                     x,
                     lambda inp, t=target: -F.cross_entropy(model(inp), t, reduction="none"),
@@ -134,31 +141,14 @@ class MahalanobisEnsemble(Detector):
                 out.append((x_adv.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
         return np.concatenate(out)
 
-    def tune(self, val_in, val_out=None) -> None:
-        """Fit the combiner (:meth:`fit_combiner`) on the validation images."""
-        self.fit_combiner(val_in, val_out)
-
-    def fit_combiner(self, val_in, val_out=None, val_labels=None) -> dict[float, float]:
-        """Choose epsilon and fit the layer weights on validation data; returns validation AUROC per epsilon.
-
-        Parameters
-        ----------
-        val_in : uint8 images (N, H, W, C)
-            In-distribution validation images (not the test split).
-        val_out : uint8 images, optional
-            OOD validation images; when omitted, FGSM-perturbed ``val_in`` are the negatives.
-        val_labels : (N,) ints, optional
-            Labels of ``val_in`` for FGSM (default: the model's predictions).
-        """
-        from au.ood.metrics import auroc
-
-        self._check_fitted()
-        val_in = check_images(val_in, "MahalanobisEnsemble", self.n_features_in_)
-        negatives = "supplied OOD images"
+    def _fit_combiner(self, val_in: np.ndarray, val_out: np.ndarray | None) -> None:
+        """Choose epsilon and fit the layer weights on validation data (``tuning_``: validation AUROC per epsilon)."""
+        self.combiner_negatives_ = "supplied OOD images"
         if val_out is None:
-            val_out = self._adversarial(val_in, None if val_labels is None else np.asarray(val_labels))
-            negatives = f"FGSM (epsilon {self.adversarial_epsilon}) of the in-distribution validation images"
-        val_out = check_images(val_out, "MahalanobisEnsemble", self.n_features_in_)
+            val_out = self._adversarial(val_in)
+            self.combiner_negatives_ = (
+                f"FGSM (epsilon {self.adversarial_epsilon}) of the in-distribution validation images"
+            )
         y = np.concatenate([np.ones(len(val_in)), np.zeros(len(val_out))])
         results, fitted = {}, {}
         for eps in self.epsilons:
@@ -170,18 +160,10 @@ class MahalanobisEnsemble(Detector):
             fitted[float(eps)] = combiner
         self.epsilon_ = max(results, key=lambda e: (results[e], -e))
         self.combiner_ = fitted[self.epsilon_]
-        self.combiner_negatives_ = negatives
         self.tuning_ = results
-        return results
 
-    def score(self, images) -> np.ndarray:
-        self._check_fitted()
-        if not hasattr(self, "combiner_"):
-            raise AUError(
-                "MahalanobisEnsemble: call fit_combiner(val_in, val_out) on validation data before score"
-            )
-        images = check_images(images, "MahalanobisEnsemble", self.n_features_in_)
-        return self.combiner_.decision_function(self._layer_scores(images, self.epsilon_)).astype(np.float64)
+    def _score(self, x: np.ndarray, pred=None) -> np.ndarray:
+        return self.combiner_.decision_function(self._layer_scores(x, self.epsilon_)).astype(np.float64)
 
 
 def _min_distance(z: torch.Tensor, means: torch.Tensor, precision: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import softmax
 
-from au.detectors.base import Detector
+from au.detectors.base import Consumes, Detector
 
 
 class MSP(Detector):
@@ -15,7 +15,8 @@ class MSP(Detector):
     """
 
     name = "msp"
-    input = "logits"
+    consumes = Consumes("logits")
+    score_unit = "probability"
 
-    def _score(self, x: np.ndarray) -> np.ndarray:
+    def _score(self, x: np.ndarray, pred=None) -> np.ndarray:
         return softmax(x.astype(np.float64), axis=1).max(axis=1)

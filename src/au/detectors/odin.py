@@ -7,10 +7,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from au.detectors.base import Detector
-from au.detectors.images import batches, check_images, sign_step
-from au.errors import AUError
+from au.detectors.base import Consumes, Detector
+from au.detectors.images import batches, sign_step
 from au.models.layers import eval_mode
+from au.ood.metrics import fpr_at_tpr
 
 EPSILON_GRID = (0.0, 0.0005, 0.001, 0.0014, 0.002, 0.0024, 0.005, 0.01, 0.05, 0.1, 0.2)
 
@@ -20,8 +20,7 @@ class Odin(Detector):
 
     The input is nudged to raise the temperature-scaled confidence of the predicted class, which
     raises in-distribution scores more than out-of-distribution ones. Works on images (uint8, the
-    model's own input form), so it holds the model: ``Odin(model)``. ``epsilon`` is refined only by
-    :meth:`tune_epsilon` on validation data the caller supplies.
+    model's own input form), so it holds the model: ``Odin(model)``.
 
     Parameters
     ----------
@@ -29,14 +28,25 @@ class Odin(Detector):
     temperature : float
         T (paper: 1000).
     epsilon : float
-        Step size on the [0, 1] pixel scale (paper's default 0.0014).
+        Step size on the [0, 1] pixel scale (paper's default 0.0014), used unless it is tuned.
+    epsilons : tuple of float
+        The grid tried when ``fit`` gets in-distribution and OOD validation images
+        (``X_val``, ``X_val_ood``): the one with the lowest FPR at 95% TPR on them is used.
+    batch_size : int
+
+    Fitted attributes: ``epsilon_`` (the step used), ``tuning_`` (FPR at 95% TPR per epsilon tried,
+    when tuned).
     """
 
     name = "odin"
-    input = "images"
+    consumes = Consumes("images", validation="optional")
+    score_unit = "probability"
+    _reported = ("epsilon_",)
     _constraints = {
+        "model": (lambda v: isinstance(v, nn.Module), "a torch.nn.Module: Odin(model)"),
         "temperature": (lambda v: v > 0, "a number > 0"),
         "epsilon": (lambda v: v >= 0, "a number >= 0"),
+        "epsilons": (lambda v: len(v) >= 1 and all(e >= 0 for e in v), "a non-empty tuple of numbers >= 0"),
         "batch_size": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
     }
 
@@ -45,21 +55,30 @@ class Odin(Detector):
         model: nn.Module | None = None,
         temperature: float = 1000.0,
         epsilon: float = 0.0014,
+        epsilons: tuple[float, ...] = EPSILON_GRID,
         batch_size: int = 256,
     ) -> None:
         self.model = model
         self.temperature = temperature
         self.epsilon = epsilon
+        self.epsilons = epsilons
         self.batch_size = batch_size
 
-    def fit(self, images, labels=None) -> Odin:
-        """Nothing to learn; records the image shape so that scoring other shapes fails clearly."""
-        self._check_params()
-        if self.model is None:
-            raise AUError("Odin needs the model: Odin(model)")
-        images = check_images(images, "Odin")
-        self.n_features_in_ = tuple(images.shape[1:])
-        return self
+    def _fit(self, x: np.ndarray, y=None, x_val=None, x_val_ood=None) -> None:
+        """Nothing to learn from the training images; with OOD validation images, tune epsilon.
+
+        The paper's criterion: the grid value with the lowest FPR at 95% TPR on (``x_val``,
+        ``x_val_ood``), the caller's validation data, never the test sets.
+        """
+        self.epsilon_ = float(self.epsilon)
+        self.__dict__.pop("tuning_", None)  # a refit without OOD validation data keeps no old tuning
+        if x_val is None or x_val_ood is None:
+            return
+        self.tuning_ = {
+            float(eps): fpr_at_tpr(self._scores(x_val, eps), self._scores(x_val_ood, eps))
+            for eps in self.epsilons
+        }
+        self.epsilon_ = min(self.tuning_, key=lambda e: (self.tuning_[e], e))
 
     def _scores(self, images: np.ndarray, epsilon: float) -> np.ndarray:
         t = float(self.temperature)
@@ -76,30 +95,5 @@ class Odin(Detector):
                     out.append(F.softmax(model(x_hat).double() / t, dim=1).max(dim=1).values.numpy())
         return np.concatenate(out) if out else np.zeros(0)
 
-    def score(self, images) -> np.ndarray:
-        self._check_fitted()
-        images = check_images(images, "Odin", self.n_features_in_)
-        return self._scores(images, float(self.epsilon))
-
-    def tune(self, val_in, val_out=None) -> None:
-        """Tune epsilon (:meth:`tune_epsilon`) when OOD validation images are given; else keep the paper's."""
-        if val_out is not None:
-            self.tune_epsilon(val_in, val_out)
-
-    def tune_epsilon(self, val_in, val_out, epsilons=EPSILON_GRID) -> dict[float, float]:
-        """Set ``epsilon`` to the grid value with the lowest FPR at 95% TPR on (``val_in``, ``val_out``).
-
-        The paper's criterion. Both sets are the caller's validation data, never the test sets.
-        Returns FPR at 95% TPR for every epsilon tried.
-        """
-        from au.ood.metrics import fpr_at_tpr
-
-        self._check_fitted()
-        val_in = check_images(val_in, "Odin", self.n_features_in_)
-        val_out = check_images(val_out, "Odin", self.n_features_in_)
-        results = {}
-        for eps in epsilons:
-            results[float(eps)] = fpr_at_tpr(self._scores(val_in, eps), self._scores(val_out, eps))
-        self.epsilon = min(results, key=lambda e: (results[e], e))
-        self.tuning_ = results
-        return results
+    def _score(self, x: np.ndarray, pred=None) -> np.ndarray:
+        return self._scores(x, self.epsilon_)

@@ -57,7 +57,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from au.detectors.base import Detector
+from au.detectors.base import Consumes, Detector
 from au.detectors.lsh import LSHTables, build_tables, collision_probability
 from au.errors import AUError
 
@@ -119,28 +119,36 @@ class ParzenLSH(Detector):
     min_recall : float
         Calibration never lets the share of held-out points whose nearest neighbour is a candidate fall below this.
     heldout : int
-        Training points held out to choose bandwidths and to calibrate z-scores.
+        Training points held out to choose bandwidths and to calibrate z-scores: at most this many,
+        and a quarter of the training points when that is fewer (``heldout_`` says how many).
     bandwidth_grid : tuple of float
         Bandwidths tried, as fractions of each partition's median pairwise distance.
     seed : int
 
-    Fitted attributes: ``mean_``, ``scale_``, ``active_`` (neurons kept), ``partitionings_`` (R lists of
-    neuron-index arrays), ``bandwidths_`` (R, P), ``reference_`` (n, d) float32, ``tables_``,
-    ``heldout_scores_``, ``fallback_rate_`` (of the last scoring).
+    Fitted attributes: ``mean_``, ``scale_``, ``active_`` (neurons kept), ``heldout_``,
+    ``partitionings_`` (R lists of neuron-index arrays), ``bandwidths_`` (R, P), ``reference_`` (n, d)
+    float32, ``tables_``, ``heldout_scores_``, ``fallback_rate_`` (of the last scoring).
     """
 
     name = "parzen_lsh"
-    input = "features"
+    consumes = Consumes("features")
+    score_unit = "log-density"
+    _reported = ("fallback_rate_", "heldout_")
     _constraints = {
         "partitions": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
         "partitionings": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
         "structure": (lambda v: v in ("random", "channels"), "'random' or 'channels'"),
+        "channel_shape": (
+            lambda v: v is None or (len(v) == 3 and all(isinstance(s, int) and s >= 1 for s in v)),
+            "None or (C, H, W) of positive integers",
+        ),
         "method": (lambda v: v in ("lsh", "exact"), "'lsh' or 'exact'"),
         "tables": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
         "candidates": (lambda v: v >= 1, "a number >= 1"),
         "min_recall": (lambda v: 0 < v <= 1, "a number in (0, 1]"),
         "heldout": (lambda v: isinstance(v, int) and v >= 10, "an integer >= 10"),
         "bandwidth_grid": (lambda v: len(v) >= 1 and all(f > 0 for f in v), "positive fractions"),
+        "seed": (lambda v: isinstance(v, int) and v >= 0, "an integer >= 0"),
     }
 
     def __init__(
@@ -197,7 +205,7 @@ class ParzenLSH(Detector):
             out.append([np.sort(p) for p in parts])
         return out
 
-    def _fit(self, x: np.ndarray, labels) -> None:
+    def _fit(self, x: np.ndarray, y=None, x_val=None, x_val_ood=None) -> None:
         rng = np.random.default_rng(self.seed)
         if (
             self.structure == "channels"
@@ -207,10 +215,9 @@ class ParzenLSH(Detector):
             raise AUError(
                 f"ParzenLSH: channel_shape {self.channel_shape} does not match {x.shape[1]} features"
             )
-        if len(x) < 2 * self.heldout:
-            raise AUError(
-                f"ParzenLSH: needs at least {2 * self.heldout} training examples (heldout={self.heldout})"
-            )
+        self.heldout_ = min(self.heldout, max(10, len(x) // 4))
+        if len(x) < 2 * self.heldout_:
+            raise AUError(f"ParzenLSH: needs at least {2 * self.heldout_} training examples, got {len(x)}")
         std = x.std(axis=0)
         self.active_ = np.flatnonzero(std > 1e-6 * max(float(std.max()), 1e-30))
         if len(self.active_) == 0:
@@ -218,7 +225,7 @@ class ParzenLSH(Detector):
         self.mean_ = x[:, self.active_].mean(axis=0)
         self.scale_ = std[self.active_]
         z = self._standardise(x)
-        held = rng.choice(len(z), self.heldout, replace=False)
+        held = rng.choice(len(z), self.heldout_, replace=False)
         keep = np.setdiff1d(np.arange(len(z)), held)
         self.reference_ = np.ascontiguousarray(z[keep])
         heldout = z[held]
@@ -303,10 +310,13 @@ class ParzenLSH(Detector):
         ``method`` overrides the fitted one (``"exact"`` gives the all-pairs reference).
         """
         self._check_fitted()
+        return self._partition_log_densities(self._check_input(features), method)
+
+    def _partition_log_densities(self, x: np.ndarray, method: str | None = None) -> np.ndarray:
         method = method or self.method
         if method == "lsh" and self.method != "lsh":
             raise AUError("ParzenLSH was fitted with method='exact'; it has no LSH tables")
-        z = self._standardise(self._check_array(features))
+        z = self._standardise(x)
         out = np.zeros((len(z), *self.bandwidths_.shape))
         fallbacks = np.zeros(self.bandwidths_.shape, dtype=np.int64)
 
@@ -375,8 +385,15 @@ class ParzenLSH(Detector):
             sums[chunk[qi[starts]]] = peak + np.log(total)
         return sums, np.flatnonzero(~np.isfinite(sums))
 
-    def _score(self, x: np.ndarray) -> np.ndarray:
-        return self.partition_log_densities(x).sum(axis=2).mean(axis=1)
+    def _score(self, x: np.ndarray, pred=None) -> np.ndarray:
+        return self._partition_log_densities(x).sum(axis=2).mean(axis=1)
+
+    def fitted_summary(self) -> dict:
+        """The fitted choices worth reporting, with the mean bandwidth over partitions."""
+        return {
+            **super().fitted_summary(),
+            "bandwidth_mean": float(np.mean(self.bandwidths_[self.bandwidths_ > 0])),
+        }
 
     def zscore(
         self, features, samples: int = 1000, level: float = 0.95
@@ -386,7 +403,7 @@ class ParzenLSH(Detector):
         ``low`` and ``high`` come from ``samples`` bootstrap resamples of the held-out inputs (their
         mean and standard deviation re-estimated each time), at confidence ``level``.
         """
-        scores = self.score(features)
+        scores = self.score_samples(features)
         held = self.heldout_scores_
         rng = np.random.default_rng(self.seed)
         draws = rng.integers(0, len(held), size=(samples, len(held)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from au.detectors.base import Detector
+from au.detectors.base import Consumes, Detector
 from au.errors import AUError
 
 
@@ -15,7 +15,7 @@ class TrustScore(Detector):
     paper's alpha-filtering: from each class, the ``alpha`` fraction of points with the largest
     distance to their ``k``-th nearest same-class neighbour (the low-density points) is removed.
     Higher means the classifier's prediction is closer to its own class than to any other: more
-    trustworthy, more in-distribution. ``score`` needs the predictions.
+    trustworthy, more in-distribution. ``score_samples`` needs the predictions.
 
     Parameters
     ----------
@@ -28,8 +28,8 @@ class TrustScore(Detector):
     """
 
     name = "trust"
-    input = "features"
-    needs_predictions = True
+    consumes = Consumes("features", labels=True, predictions=True)
+    score_unit = "distance ratio"
     _constraints = {
         "k": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
         "alpha": (lambda v: 0.0 <= v < 1.0, "a number in [0, 1)"),
@@ -39,10 +39,9 @@ class TrustScore(Detector):
         self.k = k
         self.alpha = alpha
 
-    def _fit(self, x: np.ndarray, labels) -> None:
+    def _fit(self, x: np.ndarray, y: np.ndarray, x_val=None, x_val_ood=None) -> None:
         import faiss
 
-        y = self._check_labels(labels, len(x))
         self.classes_ = np.unique(y)
         self.class_points_ = []
         for c in self.classes_:
@@ -68,15 +67,8 @@ class TrustScore(Detector):
             out[:, j] = np.sqrt(np.maximum(squared[:, 0], 0.0))
         return out
 
-    def score(self, features, pred=None) -> np.ndarray:  # type: ignore[override]
+    def _score(self, x: np.ndarray, pred: np.ndarray) -> np.ndarray:
         """Trust of each row given the classifier's predictions ``pred`` (n,)."""
-        self._check_fitted()
-        x = self._check_array(features)
-        if pred is None:
-            raise AUError("TrustScore.score needs the classifier's predictions: score(features, pred)")
-        pred = np.asarray(pred)
-        if pred.shape != (len(x),):
-            raise AUError(f"TrustScore: pred must have shape ({len(x)},), got {pred.shape}")
         d = self.class_distances(x)
         col = np.searchsorted(self.classes_, pred)
         if (col >= len(self.classes_)).any() or (

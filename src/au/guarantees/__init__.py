@@ -1,48 +1,36 @@
-"""Guarantees: from a coverage score to a certified error rate - the "gold" leaderboard.
+"""Guarantees: the pure mathematics of certified coverage (arrays in, arrays out; no files).
 
 >>> from au.guarantees import sgr, aurc
 >>> cert = sgr(scores, errors, epsilon=0.01, delta=0.05)   # accept scores >= cert.threshold
 
 Modules: :mod:`~au.guarantees.bounds` (Clopper-Pearson), :mod:`~au.guarantees.selective`
 (risk-coverage, AURC, SGR), :mod:`~au.guarantees.splits` (the empirical split check),
-:mod:`~au.guarantees.calibration` (ECE, temperature scaling), :mod:`~au.guarantees.scored`
-(reading scores directories), :mod:`~au.guarantees.training_size` (coverage vs training size),
-:mod:`~au.guarantees.leaderboard` (``au gold``).
+:mod:`~au.guarantees.calibration` (ECE, temperature scaling). The ``au gold`` job that applies
+them to scores directories is :mod:`au.gold`.
 """
 
-from au.guarantees.bounds import clopper_pearson_upper
-from au.guarantees.calibration import expected_calibration_error, fit_temperature, reliability
-from au.guarantees.leaderboard import GoldConfig, gold_run, read_leaderboard
-from au.guarantees.selective import (
-    Certificate,
-    aurc,
-    best_possible_bound,
-    excess_aurc,
-    risk_coverage,
-    selective_risk,
-    sgr,
-)
-from au.guarantees.splits import SplitCheck, random_splits, split_check
-from au.guarantees.training_size import TrainingSizeOptions, coverage_vs_training
+import lazy_loader
 
-__all__ = [
-    "Certificate",
-    "GoldConfig",
-    "SplitCheck",
-    "TrainingSizeOptions",
-    "aurc",
-    "best_possible_bound",
-    "clopper_pearson_upper",
-    "coverage_vs_training",
-    "excess_aurc",
-    "expected_calibration_error",
-    "fit_temperature",
-    "gold_run",
-    "random_splits",
-    "read_leaderboard",
-    "reliability",
-    "risk_coverage",
-    "selective_risk",
-    "sgr",
-    "split_check",
-]
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "bounds": ["clopper_pearson_upper"],
+        "calibration": [
+            "calibration_summary",
+            "expected_calibration_error",
+            "fit_temperature",
+            "reliability",
+        ],
+        "selective": [
+            "Certificate",
+            "Ranked",
+            "aurc",
+            "best_possible_bound",
+            "excess_aurc",
+            "optimal_aurc",
+            "risk_coverage",
+            "sgr",
+        ],
+        "splits": ["SplitCheck", "random_splits", "split_check"],
+    },
+)

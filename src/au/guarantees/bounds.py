@@ -14,18 +14,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaincinv
 
+from au.checks import check_level
 from au.errors import AUError
-
-
-def check_level(value: float, name: str) -> float:
-    """``value`` as a float strictly between 0 and 1, or a clear error naming ``name``."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise AUError(f"{name} must be a number between 0 and 1 (exclusive), got {value!r}") from None
-    if not 0.0 < value < 1.0:
-        raise AUError(f"{name} must lie strictly between 0 and 1, got {value:g}")
-    return value
 
 
 def clopper_pearson_upper(errors, n, delta: float):

@@ -21,8 +21,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from au.checks import check_level
 from au.errors import AUError
-from au.guarantees.bounds import check_level, clopper_pearson_upper
+from au.guarantees.bounds import clopper_pearson_upper
 
 
 def check_scores(scores, errors, what: str = "scores") -> tuple[np.ndarray, np.ndarray]:
@@ -182,14 +183,6 @@ def best_possible_bound(n: int, delta: float) -> float:
     if n < 1:
         return 1.0
     return float(clopper_pearson_upper(0, n, delta / max(1, math.ceil(math.log2(n + 1)))))
-
-
-def selective_risk(scores, errors, threshold: float) -> tuple[float, float, int]:
-    """(coverage, selective risk, accepted count) of accepting ``scores >= threshold``; risk 0 if none accepted."""
-    s, e = check_scores(scores, errors)
-    accept = s >= threshold
-    a = int(accept.sum())
-    return a / len(s), (float(e[accept].sum()) / a if a else 0.0), a
 
 
 def risk_coverage(scores, errors) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from au.checks import check_level
 from au.errors import AUError
-from au.guarantees.bounds import check_level
 from au.guarantees.selective import Certificate, Ranked, check_scores, sgr
 
 

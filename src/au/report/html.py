@@ -13,12 +13,13 @@ import math
 from datetime import UTC, datetime
 from pathlib import Path
 
-from au.manifest import atomic_path
+from au.files import atomic_path
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}
 h1{border-bottom:2px solid #b8860b;padding-bottom:.2em}h2{margin-top:2em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:1em 0;font-size:.92em}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+div.table{max-width:100%;overflow-x:auto;margin:1em 0}table{border-collapse:collapse;font-size:.92em}
+img{max-width:100%;height:auto}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th{background:#f4f1e8}td.text,th.text{text-align:left}figure{margin:1em 0}figcaption{color:#555;font-size:.9em}
 dl.kv{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dl.kv dt{font-weight:600}dl.kv dd{margin:0}
 .note{color:#555;font-size:.9em}
@@ -74,7 +75,8 @@ class Report:
             body.append("<tr>" + "".join(cells) + "</tr>")
         cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
         self._parts.append(
-            f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+            f'<div class="table"><table>{cap}<thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table></div>"
         )
 
     def figure(self, fig, caption: str = "") -> None:

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from au.manifest import atomic_path  # noqa: E402
+from au.files import atomic_path  # noqa: E402
 
 
 def save(fig, path: Path) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 
 from au.errors import AUError
 
@@ -82,11 +82,6 @@ class TrainConfig:
         values = asdict(self)
         values["class_keep"] = [list(pair) for pair in self.class_keep]
         return values
-
-    @classmethod
-    def from_dict(cls, values: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
 
     def updated(self, **changes) -> TrainConfig:
         """A copy with ``changes`` applied; ``None`` values are ignored (handy for CLI flags)."""

@@ -25,7 +25,7 @@ from au.errors import AUError
 from au.models.layers import check_model_input
 from au.train.checkpoint import TrainState, load_state, save_state
 from au.train.config import TrainConfig
-from au.train.evaluate import evaluate
+from au.train.evaluation import evaluate
 
 STATE_FILE = "train-state.safetensors"
 
@@ -113,6 +113,43 @@ def fit(
     on_eval : callable, optional
         Called with the newest history entry at each validation point.
     """
+    _check_training_data(model, train)
+    per_epoch, total = planned_steps(len(train), config)
+    early = config.patience is not None and val is not None and len(val) > 0
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    saver = _Checkpoints(Path(state_dir) / STATE_FILE if state_dir is not None else None, checkpoint_seconds)
+    was_training = model.training
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        state = saver.restore(model, optimizer, job_key) or TrainState(0, _new_history(), job_key, None)
+        start_step = state.step
+        model.train()
+        with progress.bar(total, "train", "step", enabled=show_progress, initial=state.step) as pbar:
+            loop = _Loop(model, optimizer, train, val, config, per_epoch, total, early)
+            loop.run(state, saver, pbar, on_eval)
+    stop = state.history["_stop"]
+    if early and state.best is not None and stop["best_step"] != state.step:
+        model.load_state_dict(state.best)
+    model.train(was_training)
+    state.history.pop("_run", None)
+    state.history.pop("_stop")
+    if stop["stopped"] is None:
+        budget_cut = (
+            config.max_steps is not None and total == config.max_steps and total < per_epoch * config.epochs
+        )
+        stop["stopped"] = "max_steps" if budget_cut else "epochs"
+    return FitResult(
+        steps=state.step,
+        epochs=state.step / per_epoch,
+        stopped=stop["stopped"],
+        best_step=stop["best_step"] if early and state.best is not None else state.step,
+        history=state.history,
+        resumed_from_step=start_step,
+    )
+
+
+def _check_training_data(model: nn.Module, train: ImageDataset) -> None:
     if len(train) == 0 or not train.has_labels:
         raise AUError(f"dataset {train.name!r} ({train.split}): training needs at least one labelled example")
     outputs = check_model_input(model, train)
@@ -121,92 +158,87 @@ def fit(
             f"dataset {train.name!r} has labels up to {int(train.labels.max())} but the model has {outputs} outputs; "
             f"build the model with num_classes={train.num_classes}"
         )
-    per_epoch, total = planned_steps(len(train), config)
-    interval = config.eval_every or per_epoch
-    early = config.patience is not None and val is not None and len(val) > 0
-    images = torch.from_numpy(train.images)  # (N, H, W, C) uint8, shared with the dataset
-    labels = torch.from_numpy(train.labels)  # (N,) int64
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    state_path = Path(state_dir) / STATE_FILE if state_dir is not None else None
-    was_training = model.training
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        restored = load_state(state_path, model, optimizer, job_key) if state_path else None
-        step = restored.step if restored else 0
-        history = restored.history if restored else _new_history()
-        best = restored.best if restored else None  # the best weights so far, under early stopping
-        start_step = step
+
+class _Checkpoints:
+    """The training state in ``path`` (none when ``path`` is None): saved every ``seconds`` and at each
+    validation point, restored when it was written for the same job."""
+
+    def __init__(self, path: Path | None, seconds: float) -> None:
+        self.path, self.seconds, self.last = path, seconds, time.monotonic()
+
+    def restore(self, model: nn.Module, optimizer, job_key: str) -> TrainState | None:
+        return load_state(self.path, model, optimizer, job_key) if self.path is not None else None
+
+    def due(self) -> bool:
+        return self.path is not None and time.monotonic() - self.last > self.seconds
+
+    def save(self, model: nn.Module, optimizer, state: TrainState) -> None:
+        if self.path is not None:
+            save_state(self.path, model, optimizer, state)
+            self.last = time.monotonic()
+
+
+class _Loop:
+    """The steps of one fit: seeded batches, Adam on cross-entropy, validation points, early stopping."""
+
+    def __init__(
+        self, model, optimizer, train: ImageDataset, val, config: TrainConfig, per_epoch, total, early
+    ):
+        self.model, self.optimizer, self.train, self.val, self.config = model, optimizer, train, val, config
+        self.per_epoch, self.total, self.early = per_epoch, total, early
+        self.interval = config.eval_every or per_epoch
+        self.images = torch.from_numpy(train.images)  # (N, H, W, C) uint8, shared with the dataset
+        self.labels = torch.from_numpy(train.labels)  # (N,) int64
+
+    def step(self, step: int, order: np.ndarray, run: dict) -> tuple[float, float]:
+        """One optimiser step on batch ``step`` of its epoch's ``order``; returns (loss, learning rate)."""
+        b = step % self.per_epoch
+        idx = torch.from_numpy(order[b * self.config.batch_size : (b + 1) * self.config.batch_size])
+        x = to_tensor(self.images[idx])  # (B, C, H, W) float32
+        y = self.labels[idx]  # (B,)
+        lr = learning_rate(step, self.total, self.config)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        logits = self.model(x)
+        loss = F.cross_entropy(logits, y)
+        loss.backward()
+        self.optimizer.step()
+        loss_value = loss.item()
+        run["loss"] += loss_value * len(y)
+        run["correct"] += int((logits.detach().argmax(1) == y).sum())
+        run["seen"] += len(y)
+        return loss_value, lr
+
+    def run(self, state: TrainState, saver: _Checkpoints, pbar, on_eval) -> None:
+        """Steps from ``state.step`` until the budget ends or early stopping stops; ``state`` is updated in place."""
+        history = state.history
         run, stop = history["_run"], history["_stop"]
-        last_save = time.monotonic()
-
-        def checkpoint() -> None:
-            nonlocal last_save
-            if state_path is not None:
-                save_state(state_path, model, optimizer, TrainState(step, history, job_key, best))
-                last_save = time.monotonic()
-
-        model.train()
         order_epoch, order = -1, np.empty(0, dtype=np.int64)
         tick = time.perf_counter()
-        with progress.bar(total, "train", "step", enabled=show_progress, initial=step) as pbar:
-            while step < total and stop["stopped"] is None:
-                epoch, b = divmod(step, per_epoch)
-                if epoch != order_epoch:
-                    order_epoch, order = epoch, epoch_order(config.seed, epoch, len(train))
-                idx = torch.from_numpy(order[b * config.batch_size : (b + 1) * config.batch_size])
-                x = to_tensor(images[idx])  # (B, C, H, W) float32
-                y = labels[idx]  # (B,)
-                lr = learning_rate(step, total, config)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                optimizer.zero_grad(set_to_none=True)
-                logits = model(x)
-                loss = F.cross_entropy(logits, y)
-                loss.backward()
-                optimizer.step()
-                step += 1
-
-                loss_value = loss.item()
-                history["step_loss"].append(loss_value)
-                run["loss"] += loss_value * len(y)
-                run["correct"] += int((logits.detach().argmax(1) == y).sum())
-                run["seen"] += len(y)
-                pbar.update(1)
-                if step % interval == 0 or step == total:
-                    now = time.perf_counter()
-                    run["seconds"] += now - tick
-                    _validation_point(history, step, per_epoch, lr, model, val)
-                    if early:
-                        best = _watch(history, step, model, best, config.patience)
-                    pbar.set_postfix_str(_postfix(history))
-                    if on_eval is not None:
-                        on_eval({k: v[-1] for k, v in history.items() if isinstance(v, list) and v})
-                    checkpoint()
-                    tick = time.perf_counter()
-                elif time.monotonic() - last_save > checkpoint_seconds:
-                    run["seconds"] += time.perf_counter() - tick
-                    checkpoint()
-                    tick = time.perf_counter()
-    if early and best is not None and stop["best_step"] != step:
-        model.load_state_dict(best)
-    model.train(was_training)
-    history.pop("_run", None)
-    stop = history.pop("_stop")
-    if stop["stopped"] is None:
-        budget_cut = (
-            config.max_steps is not None and total == config.max_steps and total < per_epoch * config.epochs
-        )
-        stop["stopped"] = "max_steps" if budget_cut else "epochs"
-    best_step = stop["best_step"] if early and best is not None else step
-    return FitResult(
-        steps=step,
-        epochs=step / per_epoch,
-        stopped=stop["stopped"],
-        best_step=best_step,
-        history=history,
-        resumed_from_step=start_step,
-    )
+        while state.step < self.total and stop["stopped"] is None:
+            epoch = state.step // self.per_epoch
+            if epoch != order_epoch:
+                order_epoch, order = epoch, epoch_order(self.config.seed, epoch, len(self.train))
+            loss_value, lr = self.step(state.step, order, run)
+            state.step += 1
+            history["step_loss"].append(loss_value)
+            pbar.update(1)
+            if state.step % self.interval == 0 or state.step == self.total:
+                run["seconds"] += time.perf_counter() - tick
+                _validation_point(history, state.step, self.per_epoch, lr, self.model, self.val)
+                if self.early:
+                    state.best = _watch(history, state.step, self.model, state.best, self.config.patience)
+                pbar.set_postfix_str(_postfix(history))
+                if on_eval is not None:
+                    on_eval({k: v[-1] for k, v in history.items() if isinstance(v, list) and v})
+                saver.save(self.model, self.optimizer, state)
+                tick = time.perf_counter()
+            elif saver.due():
+                run["seconds"] += time.perf_counter() - tick
+                saver.save(self.model, self.optimizer, state)
+                tick = time.perf_counter()
 
 
 def _validation_point(

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from au.guarantees.tables import TRAINING_SIZE_FILE, TRAINING_SIZE_SCHEMA, read_table
+from au.gold.plots import density_detector
+from au.gold.tables import TRAINING_SIZE_FILE, TRAINING_SIZE_SCHEMA
 from au.report import Report
+from au.tables import read_table
 
 # the columns of a printed leaderboard: entry field -> header
 COLUMNS = {
@@ -113,9 +115,10 @@ def add_gold_section(report: Report, result: dict, out: Path) -> None:
 
 def _training_size_section(report: Report, result: dict, out: Path) -> None:
     ts = result["training_size"]
-    rows = read_table(out / TRAINING_SIZE_FILE, TRAINING_SIZE_SCHEMA).to_pylist()
+    rows = read_table(out / TRAINING_SIZE_FILE, TRAINING_SIZE_SCHEMA, "au gold").to_pylist()
     eps = result["config"]["epsilons"][len(result["config"]["epsilons"]) // 2]
     detectors = list(dict.fromkeys(r["detector"] for r in rows))
+    density = density_detector(detectors)
     report.heading("Certified coverage vs training examples", level=3)
     report.paragraph(
         f"Each model of the ablation sweep {ts['sweep']} gets its detectors fitted on its own training subset and "
@@ -134,7 +137,7 @@ def _training_size_section(report: Report, result: dict, out: Path) -> None:
                 int(round(np.mean([r["n_train"] for r in first]))),
                 float(np.mean([r["test_accuracy"] for r in first])),
                 *(float(np.mean([r["coverage_mean"] for r in by[d]])) for d in detectors),
-                *(float(np.mean([r["score_mean"] for r in by[d]])) for d in detectors if d == "parzen_lsh"),
+                *([float(np.mean([r["score_mean"] for r in by[density]]))] if density else []),
             ]
         )
     report.table(
@@ -143,7 +146,7 @@ def _training_size_section(report: Report, result: dict, out: Path) -> None:
             "training examples",
             "test accuracy",
             *(f"coverage {d}" for d in detectors),
-            *(["mean parzen_lsh log-density"] if "parzen_lsh" in detectors else []),
+            *([f"mean {density} log-density"] if density else []),
         ],
         table,
         caption=f"Mean over trials; coverage certified at epsilon {eps:g}, delta {result['config']['delta']:g}",

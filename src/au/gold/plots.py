@@ -9,6 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from au.detectors.registry import detector_class  # noqa: E402
 from au.guarantees.selective import risk_coverage  # noqa: E402
 
 
@@ -76,11 +77,16 @@ def reliability_diagram(calibration: dict):
     return fig
 
 
-def coverage_vs_training(rows: list[dict], epsilons, delta: float, density: str = "parzen_lsh"):
+def density_detector(detectors: list[str]) -> str | None:
+    """The first of ``detectors`` whose score is a log-density, if any."""
+    return next((d for d in detectors if detector_class(d).score_unit == "log-density"), None)
+
+
+def coverage_vs_training(rows: list[dict], epsilons, delta: float):
     """Certified coverage (mean over splits) against training examples, one panel per epsilon, plus
-    the mean score of the test inputs of ``density`` (or of the first detector) in the last panel."""
+    the mean score of the test inputs of the density detector (or of the first detector) in the last panel."""
     detectors = list(dict.fromkeys(r["detector"] for r in rows))
-    shown = density if density in detectors else detectors[0]
+    shown = density_detector(detectors) or detectors[0]
     fig, axes = plt.subplots(1, len(epsilons) + 1, figsize=(3.9 * (len(epsilons) + 1), 3.8), squeeze=False)
     axes = axes[0]
     for ax, eps in zip(axes, epsilons, strict=False):

@@ -1,4 +1,4 @@
-"""The two tables ``au gold`` writes, each with one declared schema checked on every write.
+"""The two tables ``au gold`` writes, each with one declared schema checked on every write and read (au.tables).
 
 ``splits.parquet``: one row per (stream, entry, epsilon, split) of the split check.
 ``training_size.parquet``: one row per (ablation trial, detector, epsilon).
@@ -6,13 +6,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pyarrow as pa
-import pyarrow.parquet as pq
-
-from au.errors import AUError
-from au.manifest import atomic_path
 
 SPLITS_FILE = "splits.parquet"
 TRAINING_SIZE_FILE = "training_size.parquet"
@@ -54,25 +48,3 @@ TRAINING_SIZE_SCHEMA = pa.schema(
         pa.field("score_mean", pa.float64(), nullable=False),  # mean score of the test inputs
     ]
 )
-
-
-def write_table(path: Path, rows: list[dict], schema: pa.Schema) -> None:
-    """Write ``rows`` to ``path`` atomically, checked against ``schema``."""
-    path = Path(path)
-    try:
-        table = pa.Table.from_pylist(rows, schema=schema)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError) as e:  # a programming error, not a user's
-        raise AssertionError(f"rows do not match the schema of {path.name}: {e}") from e
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
-
-
-def read_table(path: Path, schema: pa.Schema) -> pa.Table:
-    """A table written by :func:`write_table`, refused if its columns are not ``schema``'s."""
-    path = Path(path)
-    if not path.is_file():
-        raise AUError(f"{path} not found; run 'au gold' first")
-    table = pq.read_table(path)
-    if table.schema.remove_metadata() != schema:
-        raise AUError(f"{path} does not have the expected columns; re-run 'au gold' into a new directory")
-    return table

@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from au.data.dataset import NO_LABEL
-from au.detectors import DETECTORS
+from au.detectors.registry import NAMES, detector_class
 from au.errors import AUError
-from au.ood.scoring import ROW_COLUMNS, read_scores
+from au.score.schema import ROW_COLUMNS, SCORES_FILE, detector_columns
+from au.score.score_job import read_scores
 
 
 @dataclass
@@ -58,11 +59,20 @@ class Scored:
 
 
 def entry_of(detector: str, layer: str) -> tuple[str, str | None]:
-    """(entry key, layer) of a detector scored at ``layer``: feature detectors are per layer."""
-    kind = DETECTORS[detector].input
-    if kind == "features":
+    """(entry key, layer) of a detector scored at ``layer``: detectors that consume features are per layer."""
+    consumes = detector_class(detector).consumes.input
+    if consumes == "features":
         return f"{detector}@{layer}", layer
-    return detector, ("logits" if kind == "logits" else None)
+    return detector, ("logits" if consumes == "logits" else None)
+
+
+def test_recording(scores_dir: Path, manifest: dict) -> Path | None:
+    """The recording of the in-distribution test set that a scores job made, as its manifest names it."""
+    for s in manifest["sets"]:
+        if not s["is_ood"] and s.get("recording"):
+            path = Path(s["recording"])
+            return path if path.is_absolute() else Path(scores_dir) / path
+    return None
 
 
 def load_scored(dirs) -> Scored:
@@ -72,7 +82,7 @@ def load_scored(dirs) -> Scored:
         raise AUError("no scores directory given; pass --scores DIR (the --out of 'au score')")
     scored: Scored | None = None
     for d in dirs:
-        table, metrics = read_scores(d)
+        table, manifest = read_scores(d)
         rows = {c: table.column(c).to_numpy(zero_copy_only=False) for c in ROW_COLUMNS}
         rows["dataset"] = np.asarray(table.column("dataset").to_pylist())
         rows["example_id"] = np.asarray(table.column("example_id").to_pylist())
@@ -84,7 +94,7 @@ def load_scored(dirs) -> Scored:
                 correct=rows["correct"].astype(bool),
                 is_ood=rows["is_ood"].astype(bool),
             )
-            weights = metrics["model"]["weights_sha256"]
+            weights = manifest["model"]["weights_sha256"]
         elif not (
             np.array_equal(scored.dataset, rows["dataset"])
             and np.array_equal(scored.example_id, rows["example_id"])
@@ -92,16 +102,16 @@ def load_scored(dirs) -> Scored:
             raise AUError(
                 f"{d} holds other inputs than {dirs[0]}; score every directory with the same --in, --ood, --limit and --seed"
             )
-        elif metrics["model"]["weights_sha256"] != weights:
+        elif manifest["model"]["weights_sha256"] != weights:
             raise AUError(
                 f"{d} scores another model than {dirs[0]} (other weights); compare one model's scores"
             )
-        layer = metrics["layer"]
-        for name in metrics["detectors"]:
-            if name not in DETECTORS:
+        layer = manifest["layer"]
+        for name in detector_columns(table):
+            if name not in NAMES:
                 raise AUError(
-                    f"{d}/metrics.json names a detector {name!r} this version of AU does not know "
-                    f"(known: {', '.join(DETECTORS)}); re-score with this version"
+                    f"{d}/{SCORES_FILE} has scores of a detector {name!r} this version of AU does not know "
+                    f"(known: {', '.join(NAMES)}); re-score with this version"
                 )
             key, at = entry_of(name, layer)
             if key in scored.entries:
@@ -119,12 +129,14 @@ def load_scored(dirs) -> Scored:
                 )
             scored.scores[key] = values
             scored.entries[key] = {"detector": name, "layer": at, "scores_dir": str(d)}
+        recording = test_recording(d, manifest)
         scored.sources.append(
             {
                 "path": str(d),
                 "layer": layer,
-                "scores_sha256": metrics["scores_sha256"],
-                "model": metrics["model"],
+                "scores_sha256": manifest["outputs"][SCORES_FILE]["sha256"],
+                "model": manifest["model"],
+                "test_recording": str(recording) if recording else None,
             }
         )
     return scored

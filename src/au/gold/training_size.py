@@ -12,55 +12,35 @@ training data grows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from au import data, progress
-from au.ablation import read_trials
+from au import data, jobs, progress
+from au.ablation.table import read_trials
 from au.data.dataset import NO_LABEL
-from au.detectors import DETECTORS
+from au.detectors.registry import detector_class
 from au.errors import AUError
+from au.gold.config import TrainingSizeOptions
 from au.guarantees.selective import aurc
 from au.guarantees.splits import random_splits, split_check
-from au.manifest import read_json
-from au.ood.scoring import ScoreConfig, read_scores, score_run
-from au.runs import load_run, read_manifest
-
-DEFAULT_DETECTORS = ("msp", "energy", "knn", "parzen_lsh")
+from au.score.config import ScoreConfig
+from au.score.score_job import read_scores, score_run
+from au.train.rundir import load_run, read_manifest
 
 
-@dataclass(frozen=True)
-class TrainingSizeOptions:
-    """Detectors fitted for each trial's model, and at most ``limit`` random test inputs scored."""
-
-    detectors: tuple[str, ...] = DEFAULT_DETECTORS
-    limit: int | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "detectors", tuple(self.detectors))
-        unknown = [d for d in self.detectors if d not in DETECTORS]
-        if unknown:
-            raise AUError(f"unknown detector(s) {', '.join(unknown)}; known: {', '.join(DETECTORS)}")
-        if "mahalanobis_ensemble" in self.detectors:
+def check_options(options: TrainingSizeOptions) -> None:
+    """Each trial model is scored without a validation set: refuse detectors that cannot fit without one."""
+    for name in options.detectors:
+        if detector_class(name).consumes.validation == "required":
             raise AUError(
-                "mahalanobis_ensemble needs a validation set of its own; choose other detectors here"
+                f"--ablation-detectors: {name!r} needs a validation set of its own; choose other detectors here"
             )
-        if self.limit is not None and self.limit < 2:
-            raise AUError(f"limit must be at least 2, got {self.limit}")
 
 
 def _trial_scores(run, train, test, out: Path, options: TrainingSizeOptions, seed: int):
     fitted = run.training_data(train)
-    heldout = min(1000, max(10, len(fitted) // 4))
-    config = ScoreConfig(
-        detectors=options.detectors,
-        limit=options.limit,
-        val_size=0,
-        seed=seed,
-        params={"parzen_lsh": {"heldout": heldout}} if "parzen_lsh" in options.detectors else {},
-    )
+    config = ScoreConfig(detectors=options.detectors, limit=options.limit, val_size=0, seed=seed)
     score_run(
         run.model,
         fitted,
@@ -92,7 +72,7 @@ def coverage_vs_training(
     test=None,
     factory=None,
 ) -> list[dict]:
-    """Rows of :data:`au.guarantees.tables.TRAINING_SIZE_SCHEMA`, one per (trial, detector, epsilon).
+    """Rows of :data:`au.gold.tables.TRAINING_SIZE_SCHEMA`, one per (trial, detector, epsilon).
 
     Parameters
     ----------
@@ -110,7 +90,7 @@ def coverage_vs_training(
     """
     sweep = Path(sweep)
     trials = read_trials(sweep).to_pylist()
-    spec = read_json(sweep / "sweep.json", "sweep manifest")["identity"]["data"]
+    spec = jobs.read_manifest(sweep, "ablate")["identity"]["data"]
     if train is None or test is None:
         train, test = data.load_train_test(spec)
     rows = []

@@ -1,12 +1,13 @@
-"""Run directories: what a finished training run holds, and how to load it back.
+"""Run directories, read and written in this one place: what a finished training run holds.
 
-A run directory is complete exactly when ``manifest.json`` exists: it is written last, after the
-weights it describes. While a run is under way the directory holds ``run-incomplete.json`` (the
-job's identity) and a checkpoint instead; neither is ever mistaken for a finished run.
+A run directory is a ``train`` job's directory (:mod:`au.jobs`): complete exactly when
+``manifest.json`` exists, written last, after the weights it describes. While a run is under way it
+holds ``incomplete.json`` and a checkpoint (``train-state.safetensors``) instead; neither is ever
+mistaken for a finished run.
 
 Files of a complete run::
 
-    manifest.json        model, data, config, metrics, library versions, weights SHA-256
+    manifest.json        model, data, config, training, metrics, weights SHA-256, library versions
     weights.safetensors  the trained weights (never a pickle)
     per_class.csv        test precision, recall, F1 and support per class
     history.json         per-epoch losses and accuracies, and every step's loss
@@ -14,21 +15,21 @@ Files of a complete run::
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 from torch import nn
 
-from au.data import ImageDataset, ids_sha256
+from au import jobs
+from au.data.dataset import ImageDataset, ids_sha256
 from au.errors import AUError
-from au.manifest import read_json
+from au.files import write_json
+from au.models.weights import save_weights
 
-MANIFEST = "manifest.json"
 WEIGHTS = "weights.safetensors"
 PER_CLASS = "per_class.csv"
 HISTORY = "history.json"
-INCOMPLETE = "run-incomplete.json"
-RUN_FORMAT = "au-run/1"
 
 
 @dataclass
@@ -74,19 +75,7 @@ class Run:
 
 def read_manifest(path: Path) -> dict:
     """The manifest of a complete run directory, or a clear error saying why there is none."""
-    path = Path(path)
-    if not path.is_dir():
-        raise AUError(f"run directory {path} does not exist; pass the --out of an 'au train' run")
-    if not (path / MANIFEST).is_file():
-        if (path / INCOMPLETE).is_file():
-            raise AUError(
-                f"run {path} is incomplete (training was interrupted); re-run the same 'au train' command to finish it"
-            )
-        raise AUError(f"{path} is not an AU run directory (no {MANIFEST})")
-    manifest = read_json(path / MANIFEST, "run manifest")
-    if manifest.get("format") != RUN_FORMAT:
-        raise AUError(f"{path / MANIFEST}: not an AU run manifest (format {manifest.get('format')!r})")
-    return manifest
+    return jobs.read_manifest(path, "train")
 
 
 def load_run(path: Path, model: nn.Module | None = None) -> Run:
@@ -100,13 +89,12 @@ def load_run(path: Path, model: nn.Module | None = None) -> Run:
         Your own architecture, for runs of models not in the registry. Its weights are replaced.
     """
     from au.models import build_model, load_weights
+    from au.models.registry import MODELS
 
     path = Path(path)
     manifest = read_manifest(path)
     if model is None:
         name = manifest["model"]
-        from au.models.registry import MODELS
-
         if name not in MODELS:
             raise AUError(
                 f"run {path} was trained with the model {name!r}, which is not in AU's registry; "
@@ -116,3 +104,21 @@ def load_run(path: Path, model: nn.Module | None = None) -> Run:
     load_weights(model, path / WEIGHTS, expected_sha256=manifest["weights"]["sha256"])
     model.eval()
     return Run(path=path, manifest=manifest, model=model)
+
+
+def write_run_files(out: Path, model: nn.Module, per_class_rows: list[dict], history: dict) -> str:
+    """The weights, per-class metrics and history of a trained run; returns the weights' SHA-256."""
+    out = Path(out)
+    weights_sha = save_weights(model, out / WEIGHTS)
+    with open(out / PER_CLASS, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(per_class_rows[0]))
+        writer.writeheader()
+        writer.writerows(per_class_rows)
+    write_json(out / HISTORY, history)
+    return weights_sha
+
+
+def read_per_class(path: Path) -> list[dict]:
+    """``per_class.csv`` of a run directory: one dict per class, values as written (strings)."""
+    with open(Path(path) / PER_CLASS, encoding="utf-8") as f:
+        return list(csv.DictReader(f))

@@ -1,92 +1,12 @@
-"""``au curve``: analyse a finished sweep directory, write ``fits.json`` and the figures beside it.
+"""The findings of a learning-curve analysis in plain language: the sentences a researcher reads.
 
-Also the sentences a researcher reads in the report ("99% test accuracy needs about N examples").
+"99% test accuracy needs about N training examples by the power law, 95% interval [...]": the CLI
+prints them and the report shows them, from a ``fits.json`` (:mod:`au.curves.curve_job`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
-import pyarrow as pa
-from safetensors import safe_open
-
-from au.ablation.sweep import SWEEP_FILE
-from au.ablation.table import read_trials
-from au.curves import plots
-from au.curves.learning_curve import (
-    CurveOptions,
-    analyse_class_sweep,
-    analyse_fraction_sweep,
-)
-from au.errors import AUError
-from au.manifest import read_json, write_json
-from au.report.plots import save as save_figure
-from au.runs import MANIFEST, WEIGHTS
-
-FITS_FILE = "fits.json"
-
-
-@dataclass
-class CurveResult:
-    fits: dict
-    figures: dict[str, Path]
-    table: pa.Table
-
-
-def _first_run(sweep_dir: Path, table: pa.Table) -> Path:
-    return sweep_dir / table.column("run_dir")[0].as_py()
-
-
-def _count_parameters(weights: Path) -> int | None:
-    try:
-        with safe_open(str(weights), "pt") as f:
-            return int(sum(np.prod(f.get_slice(k).get_shape()) for k in f.keys()))
-    except Exception:  # the count is context for the report, not a result
-        return None
-
-
-def analyse_sweep(sweep_dir: Path, options: CurveOptions, out: Path | None = None) -> CurveResult:
-    """Fit the sweep in ``sweep_dir`` and write ``fits.json`` and PNG figures into ``out`` (default: the sweep)."""
-    sweep_dir = Path(sweep_dir)
-    out = Path(out) if out else sweep_dir
-    description = read_json(sweep_dir / SWEEP_FILE, "sweep description (sweep.json)")
-    table = read_trials(sweep_dir)
-    first = _first_run(sweep_dir, table)
-    manifest = read_json(first / MANIFEST, "run manifest")
-    class_names = tuple(manifest["class_names"])
-    identity = description["identity"]
-    out.mkdir(parents=True, exist_ok=True)
-    figures: dict[str, Path] = {}
-    if identity["kind"] == "class":
-        fits = analyse_class_sweep(table, class_names, options)
-        figures["class_ablation"] = save_figure(plots.class_ablation_curve(fits), out / "class_ablation.png")
-    else:
-        fits, boot = analyse_fraction_sweep(table, options, _count_parameters(first / WEIGHTS))
-        figures["learning_curve"] = save_figure(
-            plots.accuracy_curve(table, boot, fits), out / "learning_curve.png"
-        )
-        figures["error_loglog"] = save_figure(plots.error_loglog(table, boot, fits), out / "error_loglog.png")
-        figures["per_class"] = save_figure(plots.per_class_curves(table, class_names), out / "per_class.png")
-    fits = {
-        "sweep": {k: identity[k] for k in ("model", "data", "kind", "trials", "seed")},
-        "options": _options(options),
-        **fits,
-    }
-    write_json(out / FITS_FILE, fits)
-    return CurveResult(fits=fits, figures=figures, table=table)
-
-
-def _options(options: CurveOptions) -> dict:
-    return {
-        "delta": options.delta,
-        "targets": list(options.targets),
-        "holdout_max": options.holdout_max,
-        "bootstrap": options.bootstrap,
-        "level": options.level,
-        "seed": options.seed,
-    }
 
 
 def _n(value: float | None) -> str:
@@ -160,10 +80,3 @@ def _class_sentences(fits: dict) -> list[str]:
         f"the other classes' mean recall from {100 * hi['others_recall_mean']:.2f}% to {100 * lo['others_recall_mean']:.2f}% "
         f"and their mean precision from {100 * hi['others_precision_mean']:.2f}% to {100 * lo['others_precision_mean']:.2f}%."
     ]
-
-
-def require_sweep(path: Path) -> Path:
-    path = Path(path)
-    if not (path / SWEEP_FILE).is_file():
-        raise AUError(f"{path} is not a sweep directory (no {SWEEP_FILE}); pass the --out of 'au ablate'")
-    return path

@@ -1,0 +1,81 @@
+"""Detectors by name: the one place in AU where a detector's name is spelled out.
+
+The registry is a convenience for the CLI and for configurations written as text; every stage also
+takes detector objects. Classes are imported on first use, so that listing the names (``au score
+--help``) does not load torch or faiss.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from au.errors import AUError
+
+_CLASSES = {
+    "msp": "au.detectors.msp:MSP",
+    "odin": "au.detectors.odin:Odin",
+    "energy": "au.detectors.energy:Energy",
+    "mahalanobis": "au.detectors.mahalanobis:Mahalanobis",
+    "mahalanobis_ensemble": "au.detectors.mahalanobis_ensemble:MahalanobisEnsemble",
+    "knn": "au.detectors.knn:KNN",
+    "parzen_lsh": "au.detectors.parzen:ParzenLSH",
+    "trust": "au.detectors.trust:TrustScore",
+}
+
+NAMES: tuple[str, ...] = tuple(_CLASSES)
+
+QUICK: tuple[str, ...] = ("msp", "energy", "knn", "parzen_lsh")
+"""Detectors cheap enough to fit once for every model of an ablation sweep (``au gold --ablation``):
+no gradient passes, no validation data; two logit scores, a neighbour score and the density."""
+
+
+class _Registry(Mapping):
+    """name -> detector class, imported when first asked for."""
+
+    def __getitem__(self, name: str) -> type:
+        if name not in _CLASSES:
+            raise KeyError(name)
+        module, cls = _CLASSES[name].split(":")
+        return getattr(importlib.import_module(module), cls)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_CLASSES)
+
+    def __len__(self) -> int:
+        return len(_CLASSES)
+
+
+DETECTORS: Mapping[str, type] = _Registry()
+
+
+def check_names(names, option: str = "--detectors") -> tuple[str, ...]:
+    """``names`` as a tuple, every one registered, none twice; or one line naming the unknown ones."""
+    names = tuple(names)
+    unknown = [n for n in names if n not in _CLASSES]
+    if unknown:
+        raise AUError(f"{option}: unknown detector(s) {', '.join(unknown)}; known: {', '.join(NAMES)}")
+    if not names:
+        raise AUError(f"{option}: no detectors chosen; pass 'all' or a comma-separated list")
+    if len(set(names)) != len(names):
+        raise AUError(f"{option}: a detector is named twice; list each once")
+    return names
+
+
+def detector_class(name: str) -> type:
+    """The class registered as ``name``."""
+    check_names((name,), "detector")
+    return DETECTORS[name]
+
+
+def build(name: str, model: Any = None, params: dict | None = None):
+    """An unfitted registered detector; those that read images get ``model``."""
+    cls = detector_class(name)
+    params = dict(params or {})
+    if cls.consumes.input == "images":
+        params.setdefault("model", model)
+    try:
+        return cls(**params)
+    except TypeError as e:
+        raise AUError(f"detector {name!r}: {e}") from None
