@@ -83,6 +83,13 @@ def test_reusing_a_recording_gives_the_same_scores(tmp_path):
     )
     for name in names:
         np.testing.assert_allclose(a.column(name).to_numpy(), b.column(name).to_numpy(), rtol=1e-6, atol=1e-6)
+    # a finished scoring is returned before its recording is read again
+    (tmp_path / "acts" / "manifest.json").rename(tmp_path / "acts-manifest.json")
+    again = score_run(
+        model, train, test, ood, tmp_path / "reused", _config(detectors=names), acts=tmp_path / "acts"
+    )
+    assert again == reused
+    (tmp_path / "acts-manifest.json").rename(tmp_path / "acts" / "manifest.json")
     with pytest.raises(AUError, match="has no layer 'pool'"):
         score_run(
             model,

@@ -185,8 +185,9 @@ class Claim:
         write_json(self.path(MANIFEST), manifest)
         for name in (INCOMPLETE, *scratch):
             self.path(name).unlink(missing_ok=True)
-        self.manifest = manifest
-        return manifest
+        # as written (tuples as lists, NaN as null): the same whether the job ran now or had finished
+        self.manifest = read_json(self.path(MANIFEST), "job manifest")
+        return self.manifest
 
 
 def _holder(found: dict, job: Job) -> str:
@@ -200,20 +201,32 @@ def _holder(found: dict, job: Job) -> str:
     return text
 
 
+def finished(job: Job) -> dict | None:
+    """The manifest of ``job`` if it has finished in its directory, else None; writes nothing.
+
+    For a job that checks expensive inputs before it claims: a finished job is returned before
+    that work. A directory holding another finished job is refused with one line.
+    """
+    if not (job.out / MANIFEST).is_file():
+        return None
+    done = read_json(job.out / MANIFEST, "job manifest")
+    if done.get("job_key") != job.key:
+        raise AUError(
+            f"{job.out} already holds a finished {_holder(done, job)}, not this {job.what}; "
+            "choose another --out or delete that directory"
+        )
+    return done
+
+
 def claim(job: Job) -> Claim:
     """Claim ``job.out`` for ``job``: finished, resumed, newly started, or refused with one line.
 
     Refusals leave the directory exactly as they found it.
     """
     out = job.out
-    if (out / MANIFEST).is_file():
-        done = read_json(out / MANIFEST, "job manifest")
-        if done.get("job_key") == job.key:
-            return Claim(job, manifest=done)
-        raise AUError(
-            f"{out} already holds a finished {_holder(done, job)}, not this {job.what}; "
-            "choose another --out or delete that directory"
-        )
+    done = finished(job)
+    if done is not None:
+        return Claim(job, manifest=done)
     if (out / INCOMPLETE).is_file():
         marker = read_json(out / INCOMPLETE, "unfinished-job marker")
         if marker.get("job_key") != job.key:

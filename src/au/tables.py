@@ -17,27 +17,20 @@ from au.errors import AUError
 from au.files import atomic_path
 
 
-def to_table(rows: list[dict] | dict, schema: pa.Schema, what: str) -> pa.Table:
-    """Rows (a list of dicts) or columns (a dict of arrays) as a table of ``schema``.
+def write_table(path: Path, rows: list[dict] | dict, schema: pa.Schema, metadata: dict | None = None) -> None:
+    """Write rows (a list of dicts) or columns (a dict of arrays) to ``path`` atomically, as ``schema``.
 
-    A mismatch is a programming error, not a user's: it raises ``AssertionError``.
+    ``metadata`` goes in the footer. Rows that do not fit the schema are a programming error, not a
+    user's: they raise ``AssertionError``.
     """
+    path = Path(path)
     try:
         if isinstance(rows, dict):
-            return pa.table({f.name: pa.array(rows[f.name], f.type) for f in schema}, schema=schema)
-        return pa.Table.from_pylist(rows, schema=schema)
+            table = pa.table({f.name: pa.array(rows[f.name], f.type) for f in schema}, schema=schema)
+        else:
+            table = pa.Table.from_pylist(rows, schema=schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError) as e:
-        raise AssertionError(f"rows do not match the schema of {what}: {e}") from e
-
-
-def write_table(
-    path: Path, rows: list[dict] | dict | pa.Table, schema: pa.Schema, metadata: dict | None = None
-) -> None:
-    """Write ``rows`` to ``path`` atomically, checked against ``schema``; ``metadata`` goes in the footer."""
-    path = Path(path)
-    table = rows if isinstance(rows, pa.Table) else to_table(rows, schema, path.name)
-    if table.schema.remove_metadata() != schema.remove_metadata():
-        raise AssertionError(f"{path.name}: columns {table.schema} differ from the declared {schema}")
+        raise AssertionError(f"rows do not match the schema of {path.name}: {e}") from e
     if metadata:
         table = table.replace_schema_metadata({str(k): str(v) for k, v in metadata.items()})
     with atomic_path(path) as tmp:

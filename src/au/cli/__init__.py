@@ -68,8 +68,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    import torch  # before the malloc thresholds: set earlier, they made resident memory vary run to run
-
     from au import progress
     from au.allocator import tune_malloc
 
@@ -79,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     prog = f"au {args.command}"
     try:
         if args.threads is not None:
+            import torch
+
             torch.set_num_threads(args.threads)
         return int(args.handler(args) or 0)
     except AUError as e:

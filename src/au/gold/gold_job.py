@@ -75,8 +75,6 @@ def gold_run(
         raise AUError(
             "--mixed all: the scores hold no OOD inputs; score OOD sets with 'au score --ood', or drop --mixed"
         )
-    # every stream and split is drawn before anything is written: a refused call leaves nothing behind
-    prepared = {s: prepare_stream(scored, s, mixed, config) for s in ["in"] + (["mixed"] if mixed else [])}
     identity = {
         "scores": [s["scores_sha256"] for s in scored.sources],
         "config": {**asdict(config), "mixed": list(mixed)},
@@ -87,10 +85,13 @@ def gold_run(
         check_options(options)
         trials = read_trials(ablation)  # refuses an unfinished sweep
         identity["ablation_trials"] = sorted(trials.column("run_dir").to_pylist())
-    claim = jobs.claim(jobs.Job("gold", out, identity, f"leaderboard of {', '.join(map(str, scores))}"))
-    if claim.done:
+    job = jobs.Job("gold", out, identity, f"leaderboard of {', '.join(map(str, scores))}")
+    if jobs.finished(job) is not None:
         progress.note(f"{out}: this leaderboard is already complete; nothing to do")
-        return read_leaderboard(claim.out)
+        return read_leaderboard(out)
+    # every stream and split is drawn before anything is written: a refused call leaves nothing behind
+    prepared = {s: prepare_stream(scored, s, mixed, config) for s in ["in"] + (["mixed"] if mixed else [])}
+    claim = jobs.claim(job)
 
     figures: dict[str, Path] = {}
     entries, split_rows, streams = _certify(scored, prepared, config, claim, figures)

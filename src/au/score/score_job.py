@@ -76,10 +76,7 @@ def score_run(
     order = np.random.default_rng(config.seed).permutation(len(train))
     val_set = train.subset(np.sort(order[: config.val_size]))
     fit_set = train.subset(np.sort(order[config.val_size :][: config.fit_limit]))
-    ident = {"model": model_name, "weights_sha256": weights, "run": run_dir}
-    fitted = None
-    if acts is not None:  # checked before anything is written
-        fitted = recorded_training_set(acts, layer, train, weights, val_set.ids, config.fit_limit)
+    model_record = {"name": model_name, "weights_sha256": weights, "run": run_dir}
     identity = {
         "weights_sha256": weights,
         **_data_identity(train, test, ood, val_ood),
@@ -87,25 +84,29 @@ def score_run(
         "layer": layer,
         "config": asdict(config),
     }
-    claim = jobs.claim(jobs.Job("score", out, identity, f"scoring of {model_name or 'a model'} at {layer}"))
-    if claim.done:
+    job = jobs.Job("score", out, identity, f"scoring of {model_name or 'a model'} at {layer}")
+    if (done := jobs.finished(job)) is not None:
         progress.note(f"{out}: these scores are already complete; nothing to do")
-        return claim.manifest
+        return done
+    fitted = None
+    if acts is not None:  # read and checked before anything is written
+        fitted = recorded_training_set(acts, layer, train, weights, val_set.ids, config.fit_limit)
+    claim = jobs.claim(job)
 
     progress.note(
         f"[score] features of layer {layer!r} (and logits) for fitting and scoring -> {out / 'acts'}"
     )
     if fitted is None:
         fitted = record_set(
-            model, fit_set, claim.path("acts", "train"), layer, False, config.batch_size, ident
+            model, fit_set, claim.path("acts", "train"), layer, False, config.batch_size, model_record
         )
-    scored = _record_scored_sets(model, test, ood, layer, config, claim, ident)
+    scored = _record_scored_sets(model, test, ood, layer, config, claim, model_record)
     columns, detectors = _fit_and_score(model, config, fitted, _validation(val_set, val_ood), scored)
 
     write_scores(claim.path(SCORES_FILE), _columns(scored, columns), config.detectors)
     metrics = evaluate(read_scores_table(claim.path(SCORES_FILE)), config.detectors)
     record_ = {
-        "model": {"name": model_name, "weights_sha256": weights, "run": run_dir},
+        "model": model_record,
         "layer": layer,
         "in_distribution": {
             "train": train.name,
@@ -121,14 +122,16 @@ def score_run(
     return claim.finish(record_, outputs=[SCORES_FILE])
 
 
-def _record_scored_sets(model, test, ood, layer: str, config: ScoreConfig, claim: jobs.Claim, ident: dict):
+def _record_scored_sets(
+    model, test, ood, layer: str, config: ScoreConfig, claim: jobs.Claim, model_record: dict
+):
     """The test set and every OOD set (at most ``config.limit`` of each), recorded under ``acts/``."""
     sets = [(sample(test, config.limit, config.seed), False, "test")]
     sets += [
         (sample(d, config.limit, config.seed), True, f"ood-{k}-{_slug(d.name)}") for k, d in enumerate(ood)
     ]
     return [
-        record_set(model, d, claim.path("acts", folder), layer, is_ood, config.batch_size, ident)
+        record_set(model, d, claim.path("acts", folder), layer, is_ood, config.batch_size, model_record)
         for d, is_ood, folder in sets
     ]
 

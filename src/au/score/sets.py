@@ -63,39 +63,51 @@ def record_set(
     layer: str,
     is_ood: bool,
     batch_size: int,
-    ident: dict,
+    model_record: dict,
 ) -> ScoredSet:
-    """Record ``layer`` and the logits of ``dataset`` into ``out`` (or reuse that recording); read them back."""
+    """Record ``layer`` and the logits of ``dataset`` into ``out`` (or reuse that recording); read them back.
+
+    ``model_record``: the model's ``name``, ``weights_sha256`` and ``run``, for the recording's manifest.
+    """
     layers = [layer] if layer == "logits" else [layer, "logits"]
     record(
         model,
         dataset,
         out,
         RecordConfig(layers=tuple(layers), pool="avg", dtype="float32", batch_size=batch_size),
-        model_name=ident.get("model"),
-        weights_sha256=ident["weights_sha256"],
-        run_dir=ident.get("run"),
+        model_name=model_record["name"],
+        weights_sha256=model_record["weights_sha256"],
+        run_dir=model_record["run"],
     )
-    recording = activations.open(out)
-    feats = recording.layer(layer)
-    logits = feats if layer == "logits" else recording.layer("logits")
+    feats, logits = _read(activations.open(out), layer)
     if not np.array_equal(feats.ids, dataset.ids):
         raise AUError(f"recording {out} does not hold the examples of {dataset.name!r} in order")
+    return _scored_set(dataset, is_ood, feats, logits, slice(None), dataset.images, Path(out))
+
+
+def _read(recording: activations.Recording, layer: str) -> tuple:
+    """(``layer``'s rows, the logits' rows) of a recording."""
+    feats = recording.layer(layer)
+    return feats, feats if layer == "logits" else recording.layer("logits")
+
+
+def _scored_set(dataset, is_ood: bool, feats, logits, rows, images, recording: Path) -> ScoredSet:
+    """The ``rows`` of a recorded layer and its logits as one set's detector inputs (features as float32)."""
     return ScoredSet(
         name=dataset.name,
         split=dataset.split,
         is_ood=is_ood,
-        ids=feats.ids,
-        labels=feats.labels,
-        correct=feats.correct & ~is_ood,
+        ids=feats.ids[rows],
+        labels=feats.labels[rows],
+        correct=feats.correct[rows] & ~is_ood,
         inputs=Inputs(
-            logits=np.asarray(logits.values, dtype=np.float32),
-            features=np.asarray(feats.values, dtype=np.float32),
-            images=dataset.images,
-            pred=feats.pred,
-            labels=feats.labels,
+            logits=np.asarray(logits.values[rows], dtype=np.float32),
+            features=np.asarray(feats.values[rows], dtype=np.float32),
+            images=images,
+            pred=feats.pred[rows],
+            labels=feats.labels[rows],
         ),
-        recording=Path(out),
+        recording=recording,
     )
 
 
@@ -120,27 +132,11 @@ def recorded_training_set(
         )
     if layer != "logits" and layer not in recording.layers:
         raise AUError(f"--acts {acts} has no layer {layer!r}; it has {', '.join(recording.layers)}")
-    feats = recording.layer(layer)
-    logits = feats if layer == "logits" else recording.layer("logits")
+    feats, logits = _read(recording, layer)
     keep = np.flatnonzero(~np.isin(feats.ids, exclude))[:limit]
     position = {example_id: i for i, example_id in enumerate(train.ids)}
     missing = [i for i in feats.ids[keep] if i not in position]
     if missing:
         raise AUError(f"--acts {acts} holds examples that are not in {train.name!r} (e.g. {missing[0]!r})")
-    rows = np.array([position[i] for i in feats.ids[keep]], dtype=np.int64)
-    return ScoredSet(
-        name=train.name,
-        split=train.split,
-        is_ood=False,
-        ids=feats.ids[keep],
-        labels=feats.labels[keep],
-        correct=feats.correct[keep],
-        inputs=Inputs(
-            logits=np.asarray(logits.values[keep], dtype=np.float32),
-            features=np.asarray(feats.values[keep], dtype=np.float32),
-            images=train.images[rows],
-            pred=feats.pred[keep],
-            labels=feats.labels[keep],
-        ),
-        recording=Path(acts),
-    )
+    images = train.images[np.array([position[i] for i in feats.ids[keep]], dtype=np.int64)]
+    return _scored_set(train, False, feats, logits, keep, images, Path(acts))
