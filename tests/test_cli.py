@@ -51,7 +51,9 @@ print(",".join(heavy) or "light")
 """
 
 
-@pytest.mark.parametrize("command", ["train", "ablate", "curve", "record", "score", "gold", "demo"])
+@pytest.mark.parametrize(
+    "command", ["train", "ablate", "curve", "record", "score", "gold", "explain", "perturb", "demo"]
+)
 def test_help_loads_neither_torch_nor_the_stage(command):
     """``au COMMAND --help`` answers from the command's arguments alone: its defaults come from the
     configuration dataclasses, and nothing heavy is imported until the command runs."""

@@ -40,13 +40,17 @@ def test_quick_demo_writes_report(tmp_path):
     board = read_leaderboard(out / "gold")
     assert board["training_size"]["sweep"] == str(out / "ablate")
     assert {e["stream"] for e in board["entries"]} == {"in", "mixed"}
+    # looking inside: attribution grids, unit projections and the sigma sweep
+    assert "Looking inside" in html and "The sigma sweep" in html and "Attributions: wrong inputs" in html
+    assert (out / "explain" / "units" / "units.parquet").is_file()
+    assert (out / "perturb" / "conv2" / "perturb.parquet").is_file()
     from au import activations
 
     assert activations.open(out / "acts" / "test").layer("fc1_relu").values.shape == (1000, 128)
     # as a reader sees it: every figure loads, nothing is wider than the window
     for width in (1280, 800):
         seen = render(out / "report.html", width)
-        assert seen["images"] >= 9 and seen["broken"] == 0
+        assert seen["images"] >= 15 and seen["broken"] == 0
         assert seen["page_width"] <= seen["window_width"] and not seen["wide"], seen
     # every stage is a finished job of its own; the demo's manifest is written last, with the report's hash
     from au import jobs
@@ -56,6 +60,8 @@ def test_quick_demo_writes_report(tmp_path):
         ("ablate", "ablate"),
         ("ablate/curve", "curve"),
         ("acts/test", "record"),
+        ("explain/correct", "explain"),
+        ("perturb/fc1", "perturb"),
     ]:
         assert jobs.read_manifest(out / stage, kind)["kind"] == kind
     assert jobs.read_manifest(out / "scores", "score")["detectors"]["parzen_lsh"]["consumes"] == "features"

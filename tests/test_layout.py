@@ -32,6 +32,7 @@ ORDER = [
     "score",
     "guarantees",
     "gold",
+    "explain",
     "demo",
     "cli",
     "__main__",
@@ -116,7 +117,18 @@ def test_each_command_has_a_job_module_named_after_it():
 
 @pytest.mark.parametrize(
     "package",
-    ["activations", "ablation", "curves", "demo", "detectors", "gold", "guarantees", "score", "train"],
+    [
+        "activations",
+        "ablation",
+        "curves",
+        "demo",
+        "detectors",
+        "explain",
+        "gold",
+        "guarantees",
+        "score",
+        "train",
+    ],
 )
 def test_every_lazily_exported_name_exists(package):
     """The stage packages import their names on first use; each one listed must be there."""

@@ -112,6 +112,13 @@ class Recording:
     def _column(self, name: str) -> str:
         return "logits" if name == "logits" else self.layer_info(name)["column"]
 
+    def ids(self) -> np.ndarray:
+        """Every recorded example's id, in row order (only that column is read)."""
+        parts = [
+            pq.read_table(path, columns=["example_id"], memory_map=True).column(0) for path in self.files
+        ]
+        return np.concatenate([np.asarray(c.to_numpy(zero_copy_only=False)).astype(str) for c in parts])
+
     def iter_layer(self, name: str) -> Iterator[LayerData]:
         """One :class:`LayerData` per part file, in row order (constant memory over the recording)."""
         column = self._column(name)

@@ -24,6 +24,8 @@ COMMANDS = {
     "record": "record layer activations of a trained model to Parquet",
     "score": "fit coverage detectors and evaluate them on in- and out-of-distribution data",
     "gold": "certified coverage of every coverage score: the gold leaderboard",
+    "explain": "attribution maps, unit projections and the low-density backtrace (captum)",
+    "perturb": "perturb a layer's activations: accuracy, changed predictions, detector scores",
     "demo": "run the whole pipeline on MNIST and write report.html",
     "datasets": "list dataset sources and the spec syntax",
     "models": "list registered models and their layers",

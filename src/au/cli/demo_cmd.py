@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
         help=help_text,
         description="Train mnist-cnn on MNIST, run a reduced data-ablation sweep and fit its learning curve, record "
         "the model's activations, score every coverage detector against five OOD sets, certify them (the gold "
-        "leaderboard) and write a self-contained report.html. Resumable: re-run the same command after an "
+        "leaderboard), look inside (attribution maps, unit projections, a low-density backtrace, the sigma sweep of "
+        "perturbed activations) and write a self-contained report.html. Resumable: re-run the same command after an "
         "interruption.",
     )
     c = DemoConfig

@@ -9,7 +9,7 @@ from au.score.config import DEFAULT_OOD
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Settings of the demo; the defaults are the full demo (about 6 minutes on 2 cores)."""
+    """Settings of the demo; the defaults are the full demo (about 7.5 minutes on 2 cores)."""
 
     model: str = "mnist-cnn"
     data: str = "mnist"
@@ -30,3 +30,7 @@ class DemoConfig:
     gold_epsilons: tuple[float, ...] = (0.02, 0.05, 0.1)
     gold_delta: float = 0.05
     gold_splits: int = 200
+    explain_examples: int = 3
+    explain_units: int = 3
+    perturb_layers: tuple[str, ...] = ("fc1", "conv2")
+    perturb_fit_limit: int = 5000

@@ -7,6 +7,9 @@ Layout of a demo directory (a ``demo`` job, :mod:`au.jobs`)::
     acts/     the model's activations on the train and test splits (au record)
     scores/   every coverage detector against five OOD sets (au score)
     gold/     the certified leaderboard, and coverage along the sweep's models (au gold)
+    explain/  attribution maps of correct, wrong, lowest-density and OOD inputs, the feature layer's
+              top units, the backtrace of the lowest-density test input (au explain)
+    perturb/  the sigma sweep at each of ``perturb_layers`` (au perturb)
     report.html, manifest.json   written last
 
 Every stage is a job of its own, so an interrupted demo re-run with the same arguments continues
@@ -18,7 +21,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from au import data, jobs, progress
+import numpy as np
+
+from au import activations, data, jobs, progress
 from au.ablation.ablate_job import run_sweep
 from au.ablation.config import SWEEP_TRAINING, SweepConfig
 from au.activations.config import RecordConfig
@@ -28,10 +33,17 @@ from au.curves.curve_job import analyse_sweep
 from au.data import ImageDataset
 from au.demo import sections
 from au.demo.config import DemoConfig
+from au.detectors.registry import DENSITY
+from au.explain.config import BacktraceConfig, ExplainConfig, PerturbConfig, UnitsConfig
+from au.explain.explain_job import explain_backtrace, explain_inputs, explain_units
+from au.explain.perturb_job import perturb_run
+from au.explain.report import add_explain_section
+from au.explain.units import top_units
 from au.gold.config import GoldConfig, TrainingSizeOptions
 from au.gold.gold_job import gold_run
 from au.gold.report import add_gold_section
 from au.models import build_model, model_spec
+from au.models.layers import penultimate_layer
 from au.report import Report
 from au.score.config import ScoreConfig
 from au.score.score_job import read_scores, score_run
@@ -60,8 +72,10 @@ def run_demo(config: DemoConfig = DemoConfig(), out: Path = Path("runs/demo")) -
     acts = _record_stage(config, claim, trained, train, test, report)
     _score_stage(config, claim, trained, train, test, acts, report)
     _gold_stage(config, claim, train, test, report)
+    _explain_stage(config, claim, trained, train, test, acts, report)
     report.write(claim.path(REPORT))
-    claim.finish({"stages": ["train", "ablate", "acts", "scores", "gold"]}, outputs=[REPORT])
+    stages = ["train", "ablate", "acts", "scores", "gold", "explain", "perturb"]
+    claim.finish({"stages": stages}, outputs=[REPORT])
     return claim.path(REPORT)
 
 
@@ -179,3 +193,74 @@ def _gold_stage(config: DemoConfig, claim, train: ImageDataset, test: ImageDatas
         test=test,
     )
     add_gold_section(report, result, out)
+
+
+def _explain_stage(config: DemoConfig, claim, trained: RunResult, train, test, acts, report: Report) -> None:
+    """Attribution maps of a few chosen inputs, the feature layer's top units, the backtrace of the lowest-density
+    test input, and the sigma sweep at each of ``perturb_layers``."""
+    who = {
+        "model_name": config.model,
+        "weights_sha256": trained.manifest["weights"]["sha256"],
+        "run_dir": str(trained.path),
+    }
+    progress.note(f"[demo] attributions, unit projections and perturbations -> {claim.path('explain')}")
+    attributions = []
+    picks = _picks(read_scores(claim.path("scores"))[0], config.explain_examples)
+    for group, (spec, ids) in picks.items():
+        dataset = test if spec == test.name else data.load(spec, data.evaluation_split(spec))
+        out = claim.path("explain", group)
+        manifest = explain_inputs(trained.model, dataset, out, ExplainConfig(ids=ids), **who)
+        attributions.append((f"Attributions: {group.replace('-', ' ')} inputs of {spec}", out, manifest))
+    layer = penultimate_layer(trained.model)
+    units = [
+        f"{layer}:{u}"
+        for u in top_units(activations.open(acts["test"]).layer(layer).values, config.explain_units)
+    ]
+    out = claim.path("explain", "units")
+    unit_job = (
+        out,
+        explain_units(trained.model, acts["test"], out, UnitsConfig(units=tuple(units)), data=test, **who),
+    )
+    out = claim.path("explain", "backtrace")
+    trace = BacktraceConfig(
+        picks["lowest-density"][1][0], fit_limit=config.perturb_fit_limit, seed=config.seed
+    )
+    backtrace = (out, explain_backtrace(trained.model, train, test, out, trace, **who))
+    perturbs = [
+        perturb_run(
+            trained.model,
+            train,
+            test,
+            claim.path("perturb", layer),
+            PerturbConfig(
+                layer=layer, fit_limit=config.perturb_fit_limit, limit=config.score_limit, seed=config.seed
+            ),
+            **who,
+        )
+        for layer in config.perturb_layers
+    ]
+    add_explain_section(report, attributions, unit_job, backtrace, perturbs)
+
+
+def _picks(table, n: int) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Group -> (dataset spec, ids): the first ``n`` correct and wrong test inputs, the ``n`` of lowest
+    density, and the ``n`` of lowest density in the first OOD set (groups with no inputs left out)."""
+    dataset = np.asarray(table.column("dataset").to_pylist())
+    ids = np.asarray(table.column("example_id").to_pylist())
+    is_ood = table.column("is_ood").to_numpy(zero_copy_only=False)
+    correct = table.column("correct").to_numpy(zero_copy_only=False)
+    density = table.column(DENSITY).to_numpy()
+    test_name = dataset[~is_ood][0]
+    ood_name = dataset[is_ood][0] if is_ood.any() else None
+    in_test = ~is_ood
+    lowest = np.argsort(np.where(in_test, density, np.inf), kind="stable")[: min(n, int(in_test.sum()))]
+    groups = {
+        "correct": (test_name, tuple(ids[in_test & correct][:n])),
+        "wrong": (test_name, tuple(ids[in_test & ~correct][:n])),
+        "lowest-density": (test_name, tuple(ids[lowest])),
+    }
+    if ood_name is not None:
+        mine = dataset == ood_name
+        order = np.argsort(np.where(mine, density, np.inf), kind="stable")[: min(n, int(mine.sum()))]
+        groups["ood"] = (ood_name, tuple(ids[order]))
+    return {group: picked for group, picked in groups.items() if picked[1]}

@@ -35,7 +35,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "msp": ["MSP"],
         "odin": ["Odin"],
         "parzen": ["ParzenLSH"],
-        "registry": ["DETECTORS", "NAMES", "QUICK", "build", "check_names", "detector_class"],
+        "registry": ["DENSITY", "DETECTORS", "NAMES", "QUICK", "build", "check_names", "detector_class"],
         "trust": ["TrustScore"],
     },
 )

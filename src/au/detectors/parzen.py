@@ -126,8 +126,10 @@ class ParzenLSH(Detector):
     seed : int
 
     Fitted attributes: ``mean_``, ``scale_``, ``active_`` (neurons kept), ``heldout_``,
-    ``partitionings_`` (R lists of neuron-index arrays), ``bandwidths_`` (R, P), ``reference_`` (n, d)
-    float32, ``tables_``, ``heldout_scores_``, ``fallback_rate_`` (of the last scoring).
+    ``partitionings_`` (R lists of indices into ``active_``), ``bandwidths_`` (R, P), ``reference_`` (n, d)
+    float32 with ``reference_index_`` (n,), the training row of each, ``tables_``,
+    ``heldout_partition_log_densities_`` (heldout, R, P), ``heldout_scores_``, ``fallback_rate_``
+    (of the last scoring).
     """
 
     name = "parzen_lsh"
@@ -228,6 +230,7 @@ class ParzenLSH(Detector):
         held = rng.choice(len(z), self.heldout_, replace=False)
         keep = np.setdiff1d(np.arange(len(z)), held)
         self.reference_ = np.ascontiguousarray(z[keep])
+        self.reference_index_ = keep
         heldout = z[held]
         self.partitionings_ = self._make_partitionings(rng)
         self.bandwidths_ = np.zeros((self.partitionings, max(len(p) for p in self.partitionings_)))
@@ -387,6 +390,36 @@ class ParzenLSH(Detector):
 
     def _score(self, x: np.ndarray, pred=None) -> np.ndarray:
         return self._partition_log_densities(x).sum(axis=2).mean(axis=1)
+
+    def partition_neurons(self, r: int, p: int) -> np.ndarray:
+        """Indices of the input features (neurons of the layer) in partition ``p`` of partitioning ``r``."""
+        self._check_fitted()
+        return self.active_[self.partitionings_[r][p]]
+
+    def partition_coordinates(self, features, r: int, p: int) -> np.ndarray:
+        """Inputs (n, d) in partition (r, p)'s standardised coordinates, where ``reference_[:, idx]`` lives: (n, g)."""
+        self._check_fitted()
+        return np.ascontiguousarray(
+            self._standardise(self._check_input(features))[:, self.partitionings_[r][p]]
+        )
+
+    def partition_log_density_torch(self, features: torch.Tensor, r: int, p: int) -> torch.Tensor:
+        """Exact ``log p_S(x)`` of partition (r, p) for features (n, d): (n,), differentiable in ``features``.
+
+        The all-pairs form of :meth:`partition_log_densities` (``method="exact"``), in torch, so that
+        gradients flow back through the network to the input (the low-density backtrace).
+        """
+        self._check_fitted()
+        idx = self.partitionings_[r][p]
+        neurons = torch.from_numpy(self.active_[idx])
+        mean = torch.from_numpy(self.mean_[idx]).to(features.dtype)
+        scale = torch.from_numpy(self.scale_[idx]).to(features.dtype)
+        z = (features.index_select(1, neurons) - mean) / scale  # (n, g)
+        ref = torch.from_numpy(np.ascontiguousarray(self.reference_[:, idx])).to(features.dtype)  # (m, g)
+        h = float(self.bandwidths_[r, p])
+        d2 = (z.pow(2).sum(1, keepdim=True) + ref.pow(2).sum(1)[None, :] - 2.0 * z @ ref.T).clamp_min(0.0)
+        sums = torch.logsumexp(d2 * (-0.5 / (h * h)), dim=1)
+        return sums - math.log(len(ref)) - 0.5 * len(idx) * math.log(2 * math.pi * h * h)
 
     def fitted_summary(self) -> dict:
         """The fitted choices worth reporting, with the mean bandwidth over partitions."""

@@ -11,6 +11,7 @@ import importlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from au.checks import check_choices
 from au.errors import AUError
 
 _CLASSES = {
@@ -29,6 +30,11 @@ NAMES: tuple[str, ...] = tuple(_CLASSES)
 QUICK: tuple[str, ...] = ("msp", "energy", "knn", "parzen_lsh")
 """Detectors cheap enough to fit once for every model of an ablation sweep (``au gold --ablation``):
 no gradient passes, no validation data; two logit scores, a neighbour score and the density."""
+
+
+DENSITY = "parzen_lsh"
+"""AU's own density over partitions of neurons: what ranks inputs by how well the training data covers them
+(``au explain --select lowest-density``, the low-density backtrace, the demo's choice of unfamiliar inputs)."""
 
 
 class _Registry(Mapping):
@@ -51,16 +57,8 @@ DETECTORS: Mapping[str, type] = _Registry()
 
 
 def check_names(names, option: str = "--detectors") -> tuple[str, ...]:
-    """``names`` as a tuple, every one registered, none twice; or one line naming the unknown ones."""
-    names = tuple(names)
-    unknown = [n for n in names if n not in _CLASSES]
-    if unknown:
-        raise AUError(f"{option}: unknown detector(s) {', '.join(unknown)}; known: {', '.join(NAMES)}")
-    if not names:
-        raise AUError(f"{option}: no detectors chosen; pass 'all' or a comma-separated list")
-    if len(set(names)) != len(names):
-        raise AUError(f"{option}: a detector is named twice; list each once")
-    return names
+    """``names`` as a tuple, every one registered, none twice; or one line naming the first unknown one."""
+    return check_choices(names, NAMES, option, "detector")
 
 
 def detector_class(name: str) -> type:
