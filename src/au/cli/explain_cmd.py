@@ -95,14 +95,14 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.unit:
         units = tuple(u for text in args.unit for u in names(text))
-        data = _inputs(args.data, _recorded_split(args.acts), trained) if args.data else None
+        data = _inputs(args.data, _recorded_split(args.acts), trained)[0] if args.data else None
         m = explain_job.explain_units(
             trained.model, args.acts, args.out, UnitsConfig(units=units, top=args.top), data=data, **who
         )
         for unit in m["units"]:
             print(f"{unit['unit']}: mean activation {unit['mean']:.4g}, max {unit['max']:.4g}")
     elif args.backtrace:
-        data, train = _inputs(args.data or trained.data_spec, args.split, trained), _training(trained)
+        data, train = _inputs(args.data or trained.data_spec, args.split, trained, training=True)
         config = BacktraceConfig(
             example_id=args.backtrace,
             layer=args.layer,
@@ -128,8 +128,8 @@ def run(args: argparse.Namespace) -> int:
             signed_saliency=args.signed_saliency,
             seed=args.seed,
         )
-        data = _inputs(args.data or trained.data_spec, args.split, trained)
-        train = _training(trained) if args.select in ("lowest-density", "highest-density") else None
+        by_density = args.select in ("lowest-density", "highest-density")
+        data, train = _inputs(args.data or trained.data_spec, args.split, trained, training=by_density)
         m = explain_job.explain_inputs(
             trained.model, data, args.out, config, train=train, class_names=trained.class_names, **who
         )
@@ -143,22 +143,20 @@ def _usage(message: str) -> int:
     return 2
 
 
-def _inputs(spec: str, split: str, trained):
-    """The ``split`` of ``spec``: the run's own train or test split when ``spec`` is the run's data (a
-    single-split source's test carve-out included), else the split the source has (``all`` for OOD sets)."""
+def _inputs(spec: str, split: str, trained, training: bool = False):
+    """(the ``split`` of ``spec``, the run's own training examples when ``training``), each split loaded once.
+
+    ``spec`` being the run's data gives its own train or test split (a single-split source's test
+    carve-out included); any other spec gives the split it has (``all`` for OOD sets).
+    """
     from au import data
 
+    own = data.load_train_test(trained.data_spec) if spec == trained.data_spec or training else None
     if spec == trained.data_spec:
-        train, test = data.load_train_test(spec)
-        return train if split == "train" else test
-    return data.load(spec, split if split in data.splits(spec) else "all")
-
-
-def _training(trained):
-    """The examples the run was fitted on (what the density is fitted on)."""
-    from au import data
-
-    return trained.training_data(data.load_train_test(trained.data_spec)[0])
+        inputs = own[0] if split == "train" else own[1]
+    else:
+        inputs = data.load(spec, split if split in data.splits(spec) else "all")
+    return inputs, trained.training_data(own[0]) if training else None
 
 
 def _recorded_split(acts) -> str:

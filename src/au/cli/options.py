@@ -47,6 +47,19 @@ def positive_float(text: str) -> float:
     return value
 
 
+def finite_number(text: str) -> float:
+    """Any finite number (a scale factor)."""
+    return _number(text)
+
+
+def nonneg_float(text: str) -> float:
+    """A finite number >= 0 (a noise level)."""
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a number >= 0")
+    return value
+
+
 def fraction(text: str) -> float:
     """A number in (0, 1]."""
     value = _number(text)
@@ -86,6 +99,16 @@ def fraction_list(text: str) -> tuple[float, ...]:
 def open_fraction_list(text: str) -> tuple[float, ...]:
     """Comma-separated numbers in (0, 1), e.g. ``0.01,0.02``."""
     return _list(text, open_fraction, "numbers in (0, 1)")
+
+
+def nonneg_float_list(text: str) -> tuple[float, ...]:
+    """Comma-separated finite numbers >= 0, e.g. ``0,0.25,1``."""
+    return _list(text, nonneg_float, "numbers >= 0")
+
+
+def nonneg_int_list(text: str) -> tuple[int, ...]:
+    """Comma-separated integers >= 0, e.g. ``3,17`` (unit indices)."""
+    return _list(text, nonneg_int, "integers >= 0")
 
 
 def names(text: str) -> tuple[str, ...]:

@@ -3,44 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
-from au.cli.options import names, nonneg_int, positive_int
+from au.cli.options import finite_number, names, nonneg_float_list, nonneg_int, nonneg_int_list, positive_int
 from au.explain.config import PerturbConfig
 
 
-def _sigmas(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(p) for p in text.split(",") if p.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
-    if not values or any(not (v >= 0 and v < float("inf")) for v in values):
-        raise argparse.ArgumentTypeError(f"{text!r}: sigmas are finite numbers >= 0")
-    return values
-
-
-def _units(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(p) for p in text.split(",") if p.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of unit indices") from None
-    if not values or min(values) < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: unit indices are integers >= 0")
-    return values
-
-
 def _scale(text: str) -> tuple[tuple[int, ...], float]:
+    """``UNITS:FACTOR``, e.g. ``3,7:0.5``."""
     units, sep, factor = text.rpartition(":")
     if not sep:
         raise argparse.ArgumentTypeError(f"{text!r}: write UNITS:FACTOR, e.g. 3,7:0.5")
-    try:
-        value = float(factor)
-    except ValueError:
-        value = float("nan")
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r}: the factor {factor!r} is not a finite number")
-    return _units(units), value
+    return nonneg_int_list(units), finite_number(factor)
 
 
 def register(sub: argparse._SubParsersAction, help_text: str) -> None:
@@ -58,12 +32,12 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
     p.add_argument("--layer", required=True, help="the layer whose activations are perturbed")
     p.add_argument(
         "--sigmas",
-        type=_sigmas,
+        type=nonneg_float_list,
         default=c.sigmas,
         help="comma-separated noise levels (default 0,0.25,0.5,1,2,4)",
     )
     p.add_argument(
-        "--zero", type=_units, help="also: units (channels of a conv layer) set to zero, e.g. 3,17"
+        "--zero", type=nonneg_int_list, help="also: units (channels of a conv layer) set to zero, e.g. 3,17"
     )
     p.add_argument(
         "--scale", type=_scale, help="also: units multiplied by a factor, UNITS:FACTOR, e.g. 3,17:0.5"

@@ -16,7 +16,6 @@ METHODS = ("saliency", "guided_backprop", "deconvnet", "integrated_gradients", "
 """Attribution methods, in the order they are drawn (:mod:`au.explain.methods` implements each via captum)."""
 
 SELECTIONS = ("correct", "wrong", "lowest-density", "highest-density")
-KINDS = ("noise", "zero", "scale", "top-units")
 
 
 def check_methods(methods) -> tuple[str, ...]:

@@ -6,6 +6,8 @@ density fitted here is the one the scores and the leaderboard use.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import nn
@@ -15,29 +17,41 @@ from au.activations.hooks import capture
 from au.data import ImageDataset
 from au.data.dataset import to_tensor
 from au.detectors.parzen import ParzenLSH
-from au.errors import AUError
-from au.models.layers import eval_mode, layer_names, penultimate_layer
+from au.models.layers import check_layer, eval_mode, penultimate_layer
 from au.score.sets import sample
 
 
 def feature_layer(model: nn.Module, layer: str | None) -> str:
     """``layer`` checked against the model's layers, or the penultimate layer."""
-    layer = layer or penultimate_layer(model)
-    valid = layer_names(model)
-    if layer not in valid:
-        raise AUError(f"unknown layer {layer!r}; the model's layers are: {', '.join(valid)}")
-    return layer
+    return check_layer(model, layer or penultimate_layer(model))
 
 
 def layer_features(
-    model: nn.Module, images: np.ndarray, layer: str, batch_size: int = 256
+    model: nn.Module,
+    images: np.ndarray,
+    layer: str,
+    batch_size: int = 256,
+    watch: str | None = None,
+    on_batch: Callable[[torch.Tensor], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(features (N, F) float32 of ``layer``, average-pooled over space; logits (N, K) float32)."""
+    """(features (N, F) float32 of ``layer``, average-pooled over space; logits (N, K) float32), in batches.
+
+    With ``on_batch``, each batch's output of the layer ``watch``, flattened to (B, F), is handed to
+    it. Hooks entered before the call (a perturbation) act on the pass.
+    """
     feats, logits = [], []
-    with eval_mode(model), torch.inference_mode(), capture(model, [layer], "avg") as out:
+    watched = [watch] if on_batch is not None else []
+    with (
+        eval_mode(model),
+        torch.inference_mode(),
+        capture(model, [layer], "avg") as out,
+        capture(model, watched, "none") as raw,
+    ):
         for lo in range(0, len(images), batch_size):
             logits.append(model(to_tensor(images[lo : lo + batch_size])).float().numpy())
             feats.append(out[layer].float().numpy())
+            if on_batch is not None:
+                on_batch(raw[watch])
     return np.concatenate(feats), np.concatenate(logits)
 
 

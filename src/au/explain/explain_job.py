@@ -15,8 +15,7 @@ model - is refused before the directory is claimed, so a refused call writes not
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +38,7 @@ from au.explain.schema import (
     attributions_schema,
     backtrace_schema,
 )
-from au.explain.select import by_ids, check_label_space, choose, targets
+from au.explain.select import by_ids, check_class, check_label_space, choose, targets
 from au.explain.units import (
     check_recorded_data,
     check_unit,
@@ -81,8 +80,8 @@ def explain_inputs(
     """
     num_classes = check_model_input(model, data)
     check_label_space(config, data, class_names)
-    check_model(model, config.methods, data.input_shape, config.gradcam_layer)
-    targets(config.target, data.subset(np.arange(0)), np.zeros(0, np.int64), num_classes)
+    gradcam_layer = check_model(model, config.methods, data.input_shape, config.gradcam_layer)
+    check_class(config.target, num_classes)
     layer = feature_layer(model, config.layer)
     model_record = _model_record(model, model_name, weights_sha256, run_dir)
     uses_train = config.select in ("lowest-density", "highest-density")
@@ -101,19 +100,18 @@ def explain_inputs(
     target = targets(config.target, chosen, pred, num_classes)
     claim = jobs.claim(job)
 
-    maps, seconds = {}, {}
-    for method in config.methods:
-        progress.note(f"[explain] {method} on {len(chosen)} input(s)")
-        start = time.perf_counter()
-        maps[method] = attribute(model, chosen.images, target, [method], config)[method]
-        seconds[method] = time.perf_counter() - start
+    progress.note(f"[explain] {', '.join(config.methods)} on {len(chosen)} input(s)")
+    seconds: dict[str, float] = {}
+    maps = attribute(
+        model, chosen.images, target, config=replace(config, gradcam_layer=gradcam_layer), seconds=seconds
+    )
     write_table(claim.path(ATTRIBUTIONS), _attribution_rows(chosen, pred, target, maps), _schema(chosen))
     pages = _attribution_pages(claim, chosen, pred, target, maps, log_density, config)
     record = {
         "model": model_record,
         "dataset": {"spec": data.name, "split": data.split},
         "layer": layer,
-        "gradcam_layer": check_model(model, config.methods, data.input_shape, config.gradcam_layer),
+        "gradcam_layer": gradcam_layer,
         "inputs": chosen.ids.tolist(),
         "targets": target.tolist(),
         "log_density": None if log_density is None else log_density.tolist(),
@@ -220,7 +218,7 @@ def explain_units(
     rows, figures, summary = [], [], []
     for unit, shape, pool in zip(units, shapes, pools, strict=True):
         progress.note(f"[explain] unit {unit}: top {config.top} of {recording.num_rows:,} recorded inputs")
-        values, meta, _ = unit_activations(recording, unit, shape)
+        values, meta = unit_activations(recording, unit, shape, pool)
         top = top_rows(values, config.top)
         images = images_of(data, meta["ids"][top])
         maps = project(model, unit, shape, pool, images)

@@ -10,6 +10,7 @@ a model whose ReLUs captum cannot see (:mod:`au.explain.relus`).
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -132,20 +133,18 @@ def is_signed(name: str, config: ExplainConfig) -> bool:
     return METHOD_TABLE[name].signed or (name == "saliency" and config.signed_saliency)
 
 
-def map_layers(model: nn.Module, input_shape: tuple[int, int, int]) -> list[str]:
-    """Named layers whose output is a (C, H, W) map: where Grad-CAM can look."""
-    shapes = layer_output_shapes(model, input_shape)
+def map_layers(model: nn.Module, shapes: dict[str, tuple[int, ...]]) -> list[str]:
+    """Named layers whose output is a (C, H, W) map (``shapes``: :func:`layer_output_shapes`): where Grad-CAM can look."""
     return [n for n in layer_names(model) if len(shapes.get(n, ())) == 3]
 
 
-def default_gradcam_layer(model: nn.Module, input_shape: tuple[int, int, int]) -> str | None:
+def default_gradcam_layer(model: nn.Module, shapes: dict[str, tuple[int, ...]]) -> str | None:
     """The last ``Conv2d``'s activation map: the layer right after it when that layer only applies an
     activation function (same shape, no weights), as the paper takes the rectified maps; else the conv itself."""
-    maps = map_layers(model, input_shape)
-    convs = [n for n in maps if isinstance(model.get_submodule(n), nn.Conv2d)]
+    convs = [n for n in map_layers(model, shapes) if isinstance(model.get_submodule(n), nn.Conv2d)]
     if not convs:
         return None
-    names, shapes = layer_names(model), layer_output_shapes(model, input_shape)
+    names = layer_names(model)
     after = names.index(convs[-1]) + 1
     if after < len(names):
         nxt = names[after]
@@ -161,14 +160,15 @@ def check_model(model: nn.Module, methods, input_shape: tuple[int, int, int], gr
     relu_methods = [name for name in methods if METHOD_TABLE[name].needs_relu_modules]
     if relu_methods:
         refuse_functional_relus(model, input_shape, " and ".join(relu_methods))
-    if "gradcam" not in methods:
+    if not any(METHOD_TABLE[name].needs_conv_layer for name in methods):
         return None
+    shapes = layer_output_shapes(model, input_shape)
     if gradcam_layer is None:
-        layer = default_gradcam_layer(model, input_shape)
+        layer = default_gradcam_layer(model, shapes)
         if layer is None:
             raise AUError("gradcam needs a Conv2d layer and this model has none; leave gradcam out")
         return layer
-    maps = map_layers(model, input_shape)
+    maps = map_layers(model, shapes)
     if gradcam_layer not in maps:
         raise AUError(
             f"--gradcam-layer {gradcam_layer!r} does not output a (C, H, W) map; the model's map layers: "
@@ -193,6 +193,7 @@ def attribute(
     targets: np.ndarray,
     methods=None,
     config: ExplainConfig = ExplainConfig(),
+    seconds: dict[str, float] | None = None,
 ) -> dict[str, np.ndarray]:
     """Attribution maps of ``images`` for their ``targets``, one float32 array (N, C', H, W) per method.
 
@@ -204,22 +205,29 @@ def attribute(
     targets : int ndarray (N,)
         The class whose logit each input's map explains.
     methods : names from :data:`au.explain.config.METHODS` (default ``config.methods``)
+    seconds : dict, optional
+        Filled with each method's time in seconds.
     """
     methods = check_methods(methods or config.methods)
     x_all = to_tensor(images) if isinstance(images, np.ndarray) else images.float()
     layer = check_model(model, methods, tuple(x_all.shape[1:]), config.gradcam_layer)
     targets = torch.as_tensor(np.asarray(targets), dtype=torch.int64)
     out: dict[str, list[np.ndarray]] = {m: [] for m in methods}
+    timing = {m: 0.0 for m in methods}
     with eval_mode(model), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
         for lo in range(0, len(x_all), config.batch_size):
             x = x_all[lo : lo + config.batch_size].clone().requires_grad_()
             t = targets[lo : lo + config.batch_size]
             for name in methods:
+                start = time.perf_counter()
                 with torch.random.fork_rng(devices=[]):  # SmoothGrad's noise: per batch, from the seed
                     torch.manual_seed(int(np.random.SeedSequence([config.seed, lo]).generate_state(1)[0]))
                     maps = METHOD_TABLE[name].run(model, x, t, config, layer)
                 out[name].append(maps.detach().float().numpy())
+                timing[name] += time.perf_counter() - start
+    if seconds is not None:
+        seconds.update(timing)
     return {
         m: np.concatenate(v) if v else np.zeros((0, *x_all.shape[1:]), np.float32) for m, v in out.items()
     }

@@ -22,10 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from au.activations.hooks import capture
 from au.data import ImageDataset
-from au.data.dataset import to_tensor
-from au.models.layers import eval_mode
+from au.explain.density import layer_features
 
 
 @dataclass(frozen=True)
@@ -71,24 +69,11 @@ def forward(
     layer: str | None = None,
     on_batch=None,
 ) -> Pass:
-    """Features of ``detector_layer`` (average-pooled) and logits of every input, in batches.
-
-    With ``on_batch``, each batch's output of ``layer``, flattened to (B, F), is handed to it.
-    Perturbation hooks entered before this call act on the pass.
-    """
-    feats, logits = [], []
-    watch = [layer] if on_batch is not None else []
-    with (
-        torch.inference_mode(),
-        capture(model, [detector_layer], "avg") as out,
-        capture(model, watch, "none") as raw,
-    ):
-        for lo in range(0, len(data), batch_size):
-            logits.append(model(to_tensor(data.images[lo : lo + batch_size])).float().numpy())
-            feats.append(out[detector_layer].float().numpy())
-            if on_batch is not None:
-                on_batch(raw[layer])
-    return Pass(np.concatenate(feats), np.concatenate(logits))
+    """The detectors' inputs and the logits of every input (:func:`au.explain.density.layer_features`);
+    with ``on_batch``, each batch's output of ``layer`` is handed to it."""
+    return Pass(
+        *layer_features(model, data.images, detector_layer, batch_size, watch=layer, on_batch=on_batch)
+    )
 
 
 def layer_statistics(
@@ -108,8 +93,7 @@ def layer_statistics(
         total.add_(flat.sum(0))
         squares.add_((flat * flat).sum(0))
 
-    with eval_mode(model):
-        clean = forward(model, data, detector_layer, batch_size, layer, on_batch=add)
+    clean = forward(model, data, detector_layer, batch_size, layer, on_batch=add)
     n = len(data)
     mean = total / n
     std = ((squares / n - mean * mean).clamp_min(0) * n / max(n - 1, 1)).sqrt()
@@ -159,5 +143,5 @@ def perturbed_pass(
     batch_size: int,
 ) -> Pass:
     """The detectors' inputs and the logits of ``data`` with ``layer`` perturbed by ``setting``."""
-    with eval_mode(model), perturbed(model, layer, setting, stats, seed, index):
+    with perturbed(model, layer, setting, stats, seed, index):
         return forward(model, data, detector_layer, batch_size)

@@ -30,7 +30,7 @@ from au.explain.config import PerturbConfig
 from au.explain.density import feature_layer
 from au.explain.perturb import Pass, Setting, forward, layer_statistics, perturbed_pass
 from au.explain.schema import PERTURB, perturb_schema
-from au.models.layers import check_model_input, eval_mode, layer_output_shapes
+from au.models.layers import check_model_input, layer_output_shapes
 from au.models.weights import state_sha256
 from au.ood.metrics import auroc
 from au.report.plots import save
@@ -84,8 +84,7 @@ def perturb_run(
     fitted = [
         fit_detector(registry.build(name, model), _inputs(fitted_pass, fit_set.labels)) for name in detectors
     ]
-    with eval_mode(model):
-        clean = forward(model, test, detector_layer, config.batch_size)
+    clean = forward(model, test, detector_layer, config.batch_size)
     clean_scores = [score_detector(d, _inputs(clean, test.labels)) for d in fitted]
     rows = []
     for index, setting in enumerate(_settings(config, stats.unit_means)):

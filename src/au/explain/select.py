@@ -14,11 +14,12 @@ from au.data import ImageDataset
 from au.errors import AUError
 from au.explain.config import ExplainConfig
 from au.explain.density import feature_layer, fit_density, layer_features
+from au.train.evaluation import predict_logits
 
 
-def predictions(model: nn.Module, data: ImageDataset, layer: str) -> np.ndarray:
+def predictions(model: nn.Module, data: ImageDataset) -> np.ndarray:
     """The model's predicted class of every input, shape (N,)."""
-    return layer_features(model, data.images, layer)[1].argmax(axis=1)
+    return predict_logits(model, data.images).argmax(axis=1)
 
 
 def by_ids(data: ImageDataset, ids) -> np.ndarray:
@@ -38,15 +39,14 @@ def choose(
     model: nn.Module, data: ImageDataset, config: ExplainConfig, train: ImageDataset | None = None
 ) -> tuple[ImageDataset, np.ndarray, np.ndarray | None]:
     """(the chosen inputs, the model's predictions on them, their log-densities when the selection ranked by density)."""
-    layer = feature_layer(model, config.layer)
     if config.ids is not None:
         chosen = data.subset(by_ids(data, config.ids))
-        return chosen, predictions(model, chosen, layer), None
+        return chosen, predictions(model, chosen), None
     if config.select is None:
         chosen = data.subset(np.arange(min(config.limit, len(data))))
-        return chosen, predictions(model, chosen, layer), None
+        return chosen, predictions(model, chosen), None
     if config.select in ("correct", "wrong"):
-        pred = predictions(model, data, layer)
+        pred = predictions(model, data)
         labelled = data.labels >= 0
         if not labelled.any():
             raise AUError(f"--select {config.select}: {data.name!r} has no labels; use --limit or --ids")
@@ -57,6 +57,7 @@ def choose(
         return data.subset(rows), pred[rows], None
     if train is None:
         raise AUError(f"--select {config.select} needs the training split, to fit the density on")
+    layer = feature_layer(model, config.layer)
     density, _ = fit_density(model, train, layer, config.fit_limit, config.seed)
     features, logits = layer_features(model, data.images, layer)
     log_density = density.score_samples(features)
@@ -88,6 +89,11 @@ def targets(target: str | int, data: ImageDataset, pred: np.ndarray, num_classes
                 f"--target label: input {str(first)!r} has no label; use --target pred or a class index"
             )
         return data.labels.copy()
-    if not 0 <= int(target) < num_classes:
-        raise AUError(f"--target: unknown class {target}; the model has classes 0..{num_classes - 1}")
+    check_class(target, num_classes)
     return np.full(len(data), int(target), dtype=np.int64)
+
+
+def check_class(target: str | int, num_classes: int) -> None:
+    """A class index given as ``--target`` is one of the model's classes, or one line naming them."""
+    if not isinstance(target, str) and not 0 <= int(target) < num_classes:
+        raise AUError(f"--target: unknown class {target}; the model has classes 0..{num_classes - 1}")

@@ -96,12 +96,10 @@ def recorded_pool(recording: Recording, unit: Unit, shape: tuple[int, ...]) -> s
 
 
 def unit_activations(
-    recording: Recording, unit: Unit, shape: tuple[int, ...]
-) -> tuple[np.ndarray, dict, str]:
+    recording: Recording, unit: Unit, shape: tuple[int, ...], pool: str
+) -> tuple[np.ndarray, dict]:
     """(the unit's activation on every recorded input (rows,) float64, the rows' ``ids``, ``labels`` and
-    ``pred``, the pooling over space the values come from: ``avg`` or ``max``)."""
-    recording.layer_info(unit.layer)
-    pool = recorded_pool(recording, unit, shape)
+    ``pred``); ``pool`` is how the recording stores the layer (:func:`recorded_pool`)."""
     values, ids, labels, pred = [], [], [], []
     for part in recording.iter_layer(unit.layer):
         v = part.values
@@ -119,7 +117,7 @@ def unit_activations(
         labels.append(part.labels)
         pred.append(part.pred)
     rows = {"ids": np.concatenate(ids), "labels": np.concatenate(labels), "pred": np.concatenate(pred)}
-    return np.concatenate(values), rows, pool if pool != "none" else "avg"
+    return np.concatenate(values), rows
 
 
 def top_rows(activations: np.ndarray, k: int) -> np.ndarray:

@@ -43,6 +43,14 @@ def layer_names(model: nn.Module) -> list[str]:
     return [name for name, module in model.named_modules() if name and not list(module.children())]
 
 
+def check_layer(model: nn.Module, layer: str) -> str:
+    """``layer`` if it is one of the model's named layers, else one line listing them."""
+    valid = layer_names(model)
+    if layer not in valid:
+        raise AUError(f"unknown layer {layer!r}; the model's layers are: {', '.join(valid)}")
+    return layer
+
+
 def layer_output_shapes(model: nn.Module, input_shape: tuple[int, int, int]) -> dict[str, tuple[int, ...]]:
     """Output shape (without the batch axis) of every leaf layer, from one forward pass of zeros.
 

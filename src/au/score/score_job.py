@@ -32,7 +32,7 @@ from au.data.dataset import NO_LABEL
 from au.detectors import registry
 from au.detectors.inputs import Inputs, fit_detector, score_detector
 from au.errors import AUError
-from au.models.layers import layer_names, penultimate_layer
+from au.models.layers import check_layer, penultimate_layer
 from au.models.weights import state_sha256
 from au.ood.metrics import misclassification_auroc, ood_metrics
 from au.score.config import ScoreConfig
@@ -154,9 +154,7 @@ def _validation(val_set: ImageDataset, val_ood: ImageDataset | None) -> tuple[In
 
 def _check_inputs(model, layer, train, test, ood, val_ood, config: ScoreConfig) -> None:
     """Everything that can be refused before anything is written."""
-    valid = layer_names(model)
-    if layer not in valid:
-        raise AUError(f"unknown layer {layer!r}; the model's layers are: {', '.join(valid)}")
+    check_layer(model, layer)
     for role, d in [("training", train), ("test", test), *[("OOD", d) for d in ood]]:
         check_shape(model, d, role)
     if val_ood is not None:
