@@ -33,6 +33,7 @@ ORDER = [
     "guarantees",
     "gold",
     "explain",
+    "engines",
     "demo",
     "cli",
     "__main__",

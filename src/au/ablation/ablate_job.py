@@ -30,6 +30,9 @@ from au.data.dataset import ImageDataset
 from au.data.registry import load_train_test
 from au.errors import AUError
 
+Runner = Callable[[list[TrialSpec], tuple, Callable[[dict], None]], None]
+"""Runs pending trials: ``(specs, (sweep, out, train, test, factory, threads), finished(row))``."""
+
 
 def run_sweep(
     sweep: SweepConfig,
@@ -40,6 +43,7 @@ def run_sweep(
     factory: ModelFactory | None = None,
     workers: int = 1,
     threads: int | None = None,
+    runner: Runner | None = None,
     show_progress: bool = True,
 ) -> pa.Table:
     """Run (or finish) every trial of ``sweep`` into ``out`` and return the complete trials table.
@@ -60,6 +64,10 @@ def run_sweep(
     threads : int, optional
         Torch threads per trial; default: CPU cores // workers. Recorded in each row (bit-identical
         results need the same count).
+    runner : callable, optional
+        ``(pending trial specs, (sweep, out, train, test, factory, threads), finished)`` runs the
+        pending trials somewhere and calls ``finished(row)`` for each, e.g.
+        :func:`au.engines.spark.ablate.spark_runner`; default: this process, or ``workers`` processes.
     """
     if workers < 1:
         raise AUError(f"--workers must be at least 1, got {workers}")
@@ -78,13 +86,7 @@ def run_sweep(
         progress.note(f"{out}: this sweep is already complete; nothing to do")
         return read_trials(claim.out)
 
-    rows, pending = [], []
-    for spec in specs:
-        run_dir = claim.path("trials", spec.name)
-        if (run_dir / jobs.MANIFEST).is_file():
-            rows.append(trial_row(spec, claim.out, run_dir))
-        else:
-            pending.append(spec)
+    rows, pending = _finished_and_pending(specs, claim)
     table_path = claim.path(TRIALS_FILE)
     write_trials(table_path, rows, len(specs))
     if pending:
@@ -93,19 +95,42 @@ def run_sweep(
             f"({workers} worker{'s' if workers > 1 else ''}, {threads} thread{'s' if threads > 1 else ''} each)"
         )
     with progress.bar(len(specs), "trials", "trial", enabled=show_progress, initial=len(rows)) as bar:
+        done = {_trial_key(row) for row in rows}
 
         def finished(row: dict) -> None:
+            if _trial_key(row) in done:  # a retried task's second answer: the trial is committed once
+                return
+            done.add(_trial_key(row))
             rows.append(row)
             write_trials(table_path, rows, len(specs))
             bar.update(1)
 
         args = (sweep, claim.out, train, test, factory, threads)
-        if workers == 1:
+        if pending and runner is not None:
+            runner(pending, args, finished)
+        elif pending and workers == 1:
             _run_here(pending, args, finished, show_progress)
         elif pending:
             _run_in_processes(pending, args, finished, workers)
     claim.finish({"trials": len(rows), "workers": workers, "threads": threads}, outputs=[TRIALS_FILE])
     return read_trials(table_path)
+
+
+def _finished_and_pending(specs: list[TrialSpec], claim: jobs.Claim) -> tuple[list[dict], list[TrialSpec]]:
+    """(the rows of the trials already finished in ``trials/``, the specs of the others)."""
+    rows, pending = [], []
+    for spec in specs:
+        run_dir = claim.path("trials", spec.name)
+        if (run_dir / jobs.MANIFEST).is_file():
+            rows.append(trial_row(spec, claim.out, run_dir))
+        else:
+            pending.append(spec)
+    return rows, pending
+
+
+def _trial_key(row: dict) -> tuple:
+    """Which trial a row belongs to."""
+    return tuple(row[k] for k in ("kind", "fraction", "ablated_class", "class_fraction", "trial"))
 
 
 def _run_here(pending: list[TrialSpec], args: tuple, finished: Callable[[dict], None], show: bool) -> None:

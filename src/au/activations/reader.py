@@ -50,13 +50,20 @@ class LayerData:
         return len(self.values)
 
 
-def _fixed_list_to_numpy(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """A fixed-size-list column -> (rows, width) array, without copying a single-chunk column."""
+def list_column_to_numpy(column: pa.ChunkedArray | pa.Array, dtype: str) -> np.ndarray:
+    """A list column of equal-length rows -> (rows, width) array of ``dtype``.
+
+    The local engine writes fixed-size lists (read without copying a single-chunk column); Spark
+    writes plain lists, and float16 layers as float32 values already rounded to float16, which
+    ``dtype`` restores exactly.
+    """
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    width = column.type.list_size
     flat = column.flatten()  # honours the array's offset
-    return flat.to_numpy(zero_copy_only=False).reshape(-1, width)
+    fixed = pa.types.is_fixed_size_list(column.type)
+    width = column.type.list_size if fixed else len(flat) // max(len(column), 1)
+    values = flat.to_numpy(zero_copy_only=False).reshape(len(column), width)
+    return values.astype(dtype, copy=False)
 
 
 class Recording:
@@ -112,6 +119,9 @@ class Recording:
     def _column(self, name: str) -> str:
         return "logits" if name == "logits" else self.layer_info(name)["column"]
 
+    def _dtype(self, name: str) -> str:
+        return "float32" if name == "logits" else self.manifest["dtype"]
+
     def ids(self) -> np.ndarray:
         """Every recorded example's id, in row order (only that column is read)."""
         parts = [
@@ -126,7 +136,7 @@ class Recording:
             table = pq.read_table(path, columns=[column, *_ROW_COLUMNS], memory_map=True)
             yield LayerData(
                 name=name,
-                values=_fixed_list_to_numpy(table.column(column)),
+                values=list_column_to_numpy(table.column(column), self._dtype(name)),
                 ids=np.asarray(table.column("example_id").to_numpy(zero_copy_only=False)).astype(str),
                 labels=table.column("label").to_numpy(),
                 pred=table.column("pred").to_numpy(),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -72,7 +73,7 @@ def record(
     model_name, weights_sha256, run_dir : str, optional
         Recorded in the manifest (``au record`` fills them from the run directory).
     """
-    n, specs, num_outputs, schema = _check_inputs(model, data, config)
+    n, specs, num_outputs, schema = check_record_inputs(model, data, config)
     identity = {
         "model": model_name or model_identity(model)["au.model"],
         "weights_sha256": weights_sha256 or state_sha256(model),
@@ -97,12 +98,35 @@ def record(
     )
     start, started = writer.next_start, time.perf_counter()
     _record_batches(model, data, n, specs, config, writer, show_progress)
-    record_ = {
+    record_ = manifest_record(
+        identity,
+        run_dir,
+        num_outputs,
+        config,
+        with_checksums(claim.out, writer.parts),
+        schema,
+        resumed_from_row=start,
+        seconds=time.perf_counter() - started,
+    )
+    return claim.finish(record_)
+
+
+def manifest_record(
+    identity: dict,
+    run_dir: str | None,
+    num_outputs: int,
+    config: RecordConfig,
+    parts: list[dict],
+    schema,
+    **extra,
+) -> dict:
+    """A recording's manifest (beside the protocol's own fields), whichever engine wrote its parts."""
+    return {
         "model": {"name": identity["model"], "weights_sha256": identity["weights_sha256"], "run": run_dir},
         "dataset": {
-            "spec": data.name,
-            "split": data.split,
-            "rows": n,
+            "spec": identity["dataset"],
+            "split": identity["split"],
+            "rows": identity["rows"],
             "data_sha256": identity["data_sha256"],
         },
         "layers": identity["layers"],
@@ -110,16 +134,14 @@ def record(
         "dtype": config.dtype,
         "pool": config.pool,
         "batch_size": config.batch_size,
-        "rows": n,
-        "parts": with_checksums(claim.out, writer.parts),
+        "rows": identity["rows"],
+        "parts": parts,
         "schema": schema.to_string(show_schema_metadata=False),
-        "resumed_from_row": start,
-        "seconds": time.perf_counter() - started,
+        **extra,
     }
-    return claim.finish(record_)
 
 
-def _check_inputs(model: nn.Module, data: ImageDataset, config: RecordConfig):
+def check_record_inputs(model: nn.Module, data: ImageDataset, config: RecordConfig):
     """(rows to record, layer specs, the model's outputs, the table's schema), or one line saying what is wrong."""
     n = min(len(data), config.limit) if config.limit else len(data)
     if n == 0:
@@ -172,19 +194,37 @@ def _record_batches(
     ):
         for lo in range(start, n, config.batch_size):
             hi = min(lo + config.batch_size, n)
-            logits = model(to_tensor(data.images[lo:hi])).float()  # (B, K)
-            pred = logits.argmax(dim=1).numpy()
-            label = data.labels[lo:hi]
-            columns = {
-                "example_id": data.ids[lo:hi],
-                "label": label,
-                "pred": pred,
-                "correct": (pred == label) & (label >= 0),
-                "logits": logits.numpy(),
-            }
-            for spec in specs:
-                if spec.column != "logits":
-                    columns[spec.column] = outputs[spec.name].to(torch_dtype).numpy()  # (B, F)
+            columns = batch_columns(
+                model, data.images[lo:hi], data.labels[lo:hi], data.ids[lo:hi], specs, outputs, torch_dtype
+            )
             writer.add(columns)
             bar.update(hi - lo)
         writer.flush()
+
+
+def batch_columns(
+    model: nn.Module,
+    images: np.ndarray,
+    labels: np.ndarray,
+    ids: np.ndarray,
+    specs: list[LayerSpec],
+    outputs: dict[str, torch.Tensor],
+    torch_dtype: torch.dtype,
+) -> dict[str, np.ndarray]:
+    """One batch's columns of the activations table (every engine's): forward ``images`` under ``capture``.
+
+    ``outputs`` is the dict :func:`au.activations.hooks.capture` fills; layer columns are (B, F) in ``torch_dtype``.
+    """
+    logits = model(to_tensor(images)).float()  # (B, K)
+    pred = logits.argmax(dim=1).numpy()
+    columns = {
+        "example_id": ids,
+        "label": labels,
+        "pred": pred,
+        "correct": (pred == labels) & (labels >= 0),
+        "logits": logits.numpy(),
+    }
+    for spec in specs:
+        if spec.column != "logits":
+            columns[spec.column] = outputs[spec.name].to(torch_dtype).numpy()  # (B, F)
+    return columns

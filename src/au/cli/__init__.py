@@ -18,6 +18,7 @@ from au.cli.options import positive_int
 from au.errors import AUError
 
 COMMANDS = {
+    "export": "write a dataset split as a Parquet table of PNG images (input for Spark)",
     "train": "train a model on a stratified, seeded keep-fraction of a dataset",
     "ablate": "train one model per (training fraction, trial) and tabulate accuracy",
     "curve": "fit PAC and power-law learning curves to an ablation sweep",

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from au.ablation.config import DEFAULT_FRACTIONS, SWEEP_TRAINING, SweepConfig
-from au.cli.options import fraction_list, nonneg_int, positive_float, positive_int
+from au.cli.options import add_engine, check_engine, fraction_list, nonneg_int, positive_float, positive_int
 from au.errors import AUError
 
 
@@ -50,12 +50,11 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
     )
     p.add_argument("--batch-size", type=positive_int, help=f"default {t.batch_size}")
     p.add_argument("--lr", type=positive_float, help=f"Adam's learning rate, constant (default {t.lr:g})")
-    p.add_argument(
-        "--workers", type=positive_int, default=1, help="trials run at once, one process each (default 1)"
-    )
+    p.add_argument("--workers", type=positive_int, help="trials run at once, one process each (default 1)")
     p.add_argument(
         "--threads-per-trial", type=positive_int, help="torch threads per trial (default: cores / workers)"
     )
+    add_engine(p, "the trials")
     p.set_defaults(handler=run)
 
 
@@ -63,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
     from au.ablation.ablate_job import run_sweep
     from au.models import model_spec
 
+    master = check_engine(
+        args, {}, {"--workers": args.workers, "--threads-per-trial": args.threads_per_trial}
+    )
     if args.ablate_class is None and args.class_fractions is not None:
         raise AUError("--class-fractions needs --ablate-class K")
     if args.ablate_class is not None and args.class_fractions is None:
@@ -85,7 +87,14 @@ def run(args: argparse.Namespace) -> int:
         class_fractions=args.class_fractions or (),
         training=training,
     )
-    table = run_sweep(sweep, args.out, workers=args.workers, threads=args.threads_per_trial)
+    runner = None
+    if master is not None:
+        from au.engines.spark.ablate import spark_runner
+
+        runner = spark_runner(master)
+    table = run_sweep(
+        sweep, args.out, workers=args.workers or 1, threads=args.threads_per_trial, runner=runner
+    )
     acc = table.column("test_accuracy").to_pylist()
     print(
         f"{args.out / 'trials.parquet'}: {table.num_rows} trials, test accuracy {min(acc):.4f} .. {max(acc):.4f}"

@@ -114,3 +114,39 @@ def nonneg_int_list(text: str) -> tuple[int, ...]:
 def names(text: str) -> tuple[str, ...]:
     """Comma-separated names (empty allowed), e.g. ``msp,knn``."""
     return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+ENGINES = ("local", "spark")
+DEFAULT_MASTER = "local[*]"
+
+
+def add_engine(p: argparse.ArgumentParser, what: str) -> None:
+    """``--engine local|spark`` and ``--master URL`` (used with ``--engine spark``); see :func:`check_engine`."""
+    p.set_defaults(parser=p)
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help=f"where {what} runs: this process (local, default) or Apache Spark (spark)",
+    )
+    p.add_argument(
+        "--master",
+        help=f"Spark master with --engine spark: local[N], spark://HOST:PORT or k8s://https://HOST:PORT "
+        f"(default {DEFAULT_MASTER})",
+    )
+
+
+def check_engine(args: argparse.Namespace, spark_only: dict, local_only: dict) -> str | None:
+    """The Spark master, or None for the local engine; options given to the wrong engine exit 2.
+
+    ``spark_only`` / ``local_only`` map option names (``--images``) to their parsed values.
+    """
+    if args.engine == "local":
+        wrong = [name for name, value in {"--master": args.master, **spark_only}.items() if value is not None]
+        if wrong:
+            args.parser.error(f"{wrong[0]} needs --engine spark")
+        return None
+    wrong = [name for name, value in local_only.items() if value is not None]
+    if wrong:
+        args.parser.error(f"{wrong[0]} is not available with --engine spark")
+    return args.master or DEFAULT_MASTER

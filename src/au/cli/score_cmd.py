@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from au.cli import text_table
-from au.cli.options import names, nonneg_int, positive_int
+from au.cli.options import add_engine, check_engine, names, nonneg_int, positive_int
 from au.detectors.registry import NAMES
 from au.errors import AUError
 from au.score.config import DEFAULT_OOD, ScoreConfig
@@ -27,10 +27,13 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
     p.add_argument(
         "--ood",
         type=names,
-        default=DEFAULT_OOD,
         help=f"comma-separated OOD dataset specs (default {','.join(DEFAULT_OOD)})",
     )
-    p.add_argument("--detectors", default="all", help=f"'all' or comma-separated: {','.join(NAMES)}")
+    p.add_argument(
+        "--detectors",
+        default="all",
+        help=f"'all' (with --engine spark: all that scale out) or comma-separated: {','.join(NAMES)}",
+    )
     p.add_argument("--layer", help="feature layer of the feature detectors (default: the penultimate layer)")
     p.add_argument(
         "--acts", type=Path, help="a finished recording of the training split to fit on (au record)"
@@ -49,6 +52,17 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
     )
     p.add_argument("--seed", type=nonneg_int, default=c.seed, help=f"default {c.seed}")
     p.add_argument("--out", required=True, type=Path, help="scores directory")
+    add_engine(p, "fitting and scoring")
+    p.add_argument(
+        "--test-acts",
+        type=Path,
+        help="with --engine spark: the recording of the in-distribution set to score",
+    )
+    p.add_argument(
+        "--ood-acts",
+        type=names,
+        help="with --engine spark: comma-separated recordings of the OOD sets to score",
+    )
     p.set_defaults(handler=run)
 
 
@@ -69,6 +83,15 @@ def run(args: argparse.Namespace) -> int:
     from au.score.score_job import score_run
     from au.train.rundir import load_run
 
+    master = check_engine(
+        args,
+        {"--test-acts": args.test_acts, "--ood-acts": args.ood_acts},
+        {"--in": args.in_data, "--ood": args.ood, "--val-ood": args.val_ood, "--limit": args.limit},
+    )
+    if master is not None and (args.acts is None or args.test_acts is None):
+        args.parser.error(
+            "--engine spark scores recordings: give --acts TRAIN_RECORDING and --test-acts RECORDING"
+        )
     config = ScoreConfig(
         detectors=NAMES if args.detectors == "all" else names(args.detectors),
         layer=args.layer,
@@ -77,9 +100,12 @@ def run(args: argparse.Namespace) -> int:
         val_size=args.val_size,
         seed=args.seed,
     )
-    if not args.ood:
-        raise AUError("--ood lists no dataset; give at least one OOD dataset spec")
     trained = load_run(args.run)
+    if master is not None:
+        return _run_spark(args, config, trained, master)
+    if args.ood is not None and not args.ood:
+        raise AUError("--ood lists no dataset; give at least one OOD dataset spec")
+    args.ood = DEFAULT_OOD if args.ood is None else args.ood
     shape = tuple(getattr(trained.model, "input_shape", ()))
     ood_specs = [_ood_spec(s, shape) if shape else s for s in args.ood]
     train, test = data.load_train_test(args.in_data or trained.data_spec)
@@ -99,6 +125,30 @@ def run(args: argparse.Namespace) -> int:
         run_dir=str(args.run),
     )
     print(f"{args.out}  (layer {manifest['layer']}, {manifest['in_distribution']['n_fit']:,} fitted)")
+    print_table(manifest)
+    return 0
+
+
+def _run_spark(args: argparse.Namespace, config: ScoreConfig, trained, master: str) -> int:
+    from dataclasses import replace
+
+    from au.engines.spark.score import scalable_detectors, score_spark
+
+    if args.detectors == "all":  # every detector that scales out; the others are refused by name
+        config = replace(config, detectors=scalable_detectors())
+
+    sets = [(args.test_acts, False), *[(Path(p), True) for p in args.ood_acts or ()]]
+    manifest = score_spark(
+        args.acts,
+        sets,
+        args.out,
+        config,
+        master=master,
+        weights_sha256=trained.manifest["weights"]["sha256"],
+        model_name=trained.manifest["model"],
+        run_dir=str(args.run),
+    )
+    print(f"{args.out}  (layer {manifest['layer']}, {manifest['in_distribution']['n_fit']:,} fitted, Spark)")
     print_table(manifest)
     return 0
 

@@ -15,6 +15,7 @@ from au.data.sources.idx import load_fashion_mnist, load_mnist
 from au.data.sources.imagefolder import imagefolder_splits, load_imagefolder
 from au.data.sources.noise import load_noise
 from au.data.sources.npz import load_npz, npz_splits
+from au.data.sources.parquet import load_parquet, parquet_splits
 from au.data.spec import DataSpec, parse_spec
 from au.data.subsets import stratified_split
 from au.errors import AUError
@@ -92,6 +93,13 @@ SOURCES: dict[str, Source] = {
         ),
         Source(
             "npz", "npz:PATH with arrays x, y (or x_train, y_train, x_test, y_test)", load_npz, npz_splits
+        ),
+        Source(
+            "parquet",
+            "parquet:FILE, an images table of 'au export' (or columns image and example_id, or label and "
+            "source_index); splits from its split column",
+            load_parquet,
+            parquet_splits,
         ),
     ]
 }

@@ -28,7 +28,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
     submod_attrs={
         "base": ["Consumes", "Detector", "NotFittedError", "clone"],
         "energy": ["Energy"],
-        "inputs": ["Inputs", "fit_detector", "score_detector"],
+        "inputs": ["Inputs", "SCORE_ROWS", "fit_detector", "score_detector", "score_in_chunks"],
         "knn": ["KNN"],
         "mahalanobis": ["Mahalanobis"],
         "mahalanobis_ensemble": ["MahalanobisEnsemble"],

@@ -13,6 +13,17 @@
   always means more in-distribution**. (There is no ``score``: in scikit-learn that name returns
   one number for a whole dataset.)
 
+**Scaling out.** ``scale_out`` declares how an engine that splits the rows over many workers
+(:mod:`au.engines.spark`) fits and scores the detector, with the detector's own code on each chunk:
+
+* ``"rows"``: nothing to learn beyond the input width (fitted on a few rows); scored row by row.
+* ``"statistics"``: fitted from statistics summed over chunks of the training rows, in passes
+  (:meth:`Detector.chunk_statistics`, :meth:`Detector.fit_statistics`); scored row by row.
+* ``"neighbours"``: fitted on a few rows; scored against the training rows block by block
+  (:meth:`Detector.reference_partial`), the blocks' partial results merged
+  (:meth:`Detector.merge_partials`) - exactly, not approximately.
+* ``None``: needs all training rows in one process (or images); the local engine only.
+
 Inputs are checked once, here: features and logits are 2-D, numeric and finite with the fitted
 column count; images are uint8 (n, H, W, C) of the fitted shape. Every refusal is one line naming
 the detector, what it got and what it expected.
@@ -76,7 +87,10 @@ class Detector:
 
     ``_constraints`` maps every constructor parameter to (check, what is expected); ``_reported``
     names the fitted attributes worth reporting (:meth:`fitted_summary`); ``score_unit`` says
-    what the score is ("log-density", "probability", ...).
+    what the score is ("log-density", "probability", ...). ``_scoring_counts`` names the integer
+    attributes a scoring leaves behind as counts over its rows (ParzenLSH's exact fallbacks): when
+    one set is scored in chunks of rows (:func:`au.detectors.inputs.score_in_chunks`) they are
+    summed over the chunks, so that they describe the whole set, as one call would.
     """
 
     name: ClassVar[str] = "detector"
@@ -84,6 +98,8 @@ class Detector:
     score_unit: ClassVar[str] = "score"
     _constraints: ClassVar[dict[str, Constraint]] = {}
     _reported: ClassVar[tuple[str, ...]] = ()
+    _scoring_counts: ClassVar[tuple[str, ...]] = ()
+    scale_out: ClassVar[str | None] = None
 
     # ------------------------------------------------------------------ parameters
 
@@ -241,6 +257,40 @@ class Detector:
 
     def _fit(self, x: np.ndarray, y: np.ndarray | None, x_val, x_val_ood) -> None:
         """Learn from checked inputs; detectors with nothing to learn keep this."""
+
+    # ------------------------------------------------------------------ scaling out (see the module's docstring)
+
+    def chunk_statistics(self, X: Any, y: Any, step: int, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Pass ``step``'s statistics of one chunk of training rows, to be combined over chunks.
+
+        ``rows`` are the chunk's positions among the training rows (0 .. n-1), for detectors that
+        draw rows (held-out points, samples) as their local fit would. The default - for
+        ``"rows"`` and ``"neighbours"`` detectors - counts the rows and checks them.
+        """
+        x = self._check_input(X, fitting=True)
+        return {"rows": np.array([len(x)], dtype=np.int64)}
+
+    def combine_statistics(self, a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Two chunks' statistics as one: summed key by key (a detector may combine some keys otherwise)."""
+        return {k: a[k] + b[k] if k in a and k in b else a.get(k, b.get(k)) for k in {**a, **b}}
+
+    def fit_statistics(self, step: int, totals: dict[str, np.ndarray], n_features: int) -> bool:
+        """Learn from pass ``step``'s combined statistics; True once fitted (else another pass follows).
+
+        The default keeps the input width and the number of training rows (``n_samples_fit_``).
+        """
+        self._check_params()
+        self.n_features_in_ = int(n_features)
+        self.n_samples_fit_ = int(totals["rows"][0])
+        return True
+
+    def reference_partial(self, reference: Any, X: Any, rows: np.ndarray) -> np.ndarray:
+        """``"neighbours"`` detectors: each row of ``X`` against one block of training rows (at positions ``rows``), (n, m)."""
+        raise NotImplementedError
+
+    def merge_partials(self, partials: np.ndarray) -> np.ndarray:
+        """``"neighbours"`` detectors: the scores (n,) from every block's partial results, (blocks, n, m)."""
+        raise NotImplementedError
 
     def _score(self, x: np.ndarray, pred: np.ndarray | None) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError

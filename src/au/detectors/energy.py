@@ -20,6 +20,7 @@ class Energy(Detector):
     name = "energy"
     consumes = Consumes("logits")
     score_unit = "negative free energy"
+    scale_out = "rows"
     _constraints = {"temperature": (lambda v: isinstance(v, (int, float)) and v > 0, "a number > 0")}
 
     def __init__(self, temperature: float = 1.0) -> None:

@@ -11,8 +11,20 @@ from au.data.dataset import to_tensor
 
 
 def batches(images: np.ndarray, size: int) -> Iterator[torch.Tensor]:
+    """Float32 tensors of ``size`` images at a time."""
+    for _, x in numbered_batches(images, size):
+        yield x
+
+
+def numbered_batches(images: np.ndarray, size: int) -> Iterator[tuple[int, torch.Tensor]]:
+    """(first row, float32 tensor) of each batch: where its results go in arrays filled batch by batch.
+
+    Filling arrays allocated once, instead of keeping every batch's small result until a final
+    concatenation, keeps those results from fragmenting the heap between the forward passes'
+    large buffers.
+    """
     for lo in range(0, len(images), size):
-        yield to_tensor(images[lo : lo + size])
+        yield lo, to_tensor(images[lo : lo + size])
 
 
 def sign_step(

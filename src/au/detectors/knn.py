@@ -33,6 +33,7 @@ class KNN(Detector):
     name = "knn"
     consumes = Consumes("features")
     score_unit = "minus distance to the k-th neighbour"
+    scale_out = "neighbours"
     _constraints = {
         "k": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
         "normalize": (lambda v: isinstance(v, bool), "True or False"),
@@ -57,6 +58,31 @@ class KNN(Detector):
     def _score(self, x: np.ndarray, pred=None) -> np.ndarray:
         squared, _ = self.index_.search(self._prepare(x), self.k)  # (n, k) squared L2, ascending
         return -np.sqrt(np.maximum(squared[:, -1], 0.0))
+
+    def reference_partial(self, reference, X, rows) -> np.ndarray:
+        """Squared distances to the ``k`` nearest rows of this block of training rows, ascending, (n, k).
+
+        A block with fewer than ``k`` rows pads with infinity.
+        """
+        import faiss
+
+        ref = self._prepare(self._check_input(reference, "reference"))
+        index = faiss.IndexFlatL2(ref.shape[1])
+        index.add(ref)
+        squared, _ = index.search(self._prepare(self._check_input(X)), min(self.k, len(ref)))
+        pad = np.full((len(squared), self.k - squared.shape[1]), np.inf, dtype=squared.dtype)
+        return np.hstack([squared, pad])
+
+    def fit_statistics(self, step: int, totals: dict[str, np.ndarray], n_features: int) -> bool:
+        fitted = super().fit_statistics(step, totals, n_features)
+        if self.n_samples_fit_ < self.k:
+            raise AUError(f"KNN: k={self.k} but only {self.n_samples_fit_} training examples; lower k")
+        return fitted
+
+    def merge_partials(self, partials: np.ndarray) -> np.ndarray:
+        """The k-th smallest squared distance over all blocks' k nearest: the exact k-th neighbour."""
+        nearest = np.sort(np.concatenate(list(partials), axis=1), axis=1)[:, self.k - 1]
+        return -np.sqrt(np.maximum(nearest, 0.0))
 
     def __getstate__(self) -> dict:
         """faiss indexes are not picklable: store their serialised bytes."""

@@ -35,6 +35,8 @@ class LSHTables:
     keys : list of L sorted arrays of the distinct bucket keys
     starts, counts : list of L arrays: where each bucket's members start in ``members``, and how many
     members : list of L arrays of reference indices, sorted by bucket
+    (``starts``, ``counts`` and ``members`` are int32 below 2**31 references: the tables are most of
+    a fitted ParzenLSH's memory)
     """
 
     n_ref: int
@@ -112,13 +114,14 @@ def build_tables(
     offsets = rng.uniform(0, width, size=(tables, hashes)).astype(np.float32)
     mixers = rng.integers(1, 2**62, size=(tables, hashes), dtype=np.int64) | 1
     lsh = LSHTables(len(ref), projections, offsets, float(width), mixers, [], [], [], [])
+    index_type = np.int32 if len(ref) < 2**31 else np.int64
     for t in range(tables):
         keys = lsh._keys(ref, t)
         order = np.argsort(keys, kind="stable")
         ordered = keys[order]  # already sorted: bucket starts are where the key changes
         starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
         lsh.keys.append(ordered[starts])
-        lsh.starts.append(starts.astype(np.int64))
-        lsh.counts.append(np.diff(np.r_[starts, len(ordered)]).astype(np.int64))
-        lsh.members.append(order.astype(np.int64))
+        lsh.starts.append(starts.astype(index_type))
+        lsh.counts.append(np.diff(np.r_[starts, len(ordered)]).astype(index_type))
+        lsh.members.append(order.astype(index_type))
     return lsh

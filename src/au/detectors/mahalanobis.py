@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.covariance import ledoit_wolf
 
 from au.detectors.base import Consumes, Detector
+from au.errors import AUError
 
 
 class Mahalanobis(Detector):
@@ -30,6 +31,7 @@ class Mahalanobis(Detector):
     score_unit = "minus squared Mahalanobis distance"
     _constraints = {"max_condition": (lambda v: v > 1, "a number > 1")}
     _reported = ("shrinkage_",)
+    scale_out = "statistics"
 
     def __init__(self, max_condition: float = 1e10) -> None:
         self.max_condition = max_condition
@@ -51,6 +53,41 @@ class Mahalanobis(Detector):
                 stacklevel=3,
             )
         self.precision_ = np.linalg.inv(cov)
+
+    def chunk_statistics(self, X, y, step: int, rows) -> dict[str, np.ndarray]:
+        """Pass 0: each class's row count and feature sum; pass 1: the Gram matrix of class-centred rows."""
+        x = self._check_input(X, fitting=True).astype(np.float64)
+        y = self._check_labels(y, len(x))
+        if step == 0:
+            return {
+                **{f"count:{c}": np.array([np.sum(y == c)]) for c in np.unique(y)},
+                **{f"sum:{c}": x[y == c].sum(axis=0) for c in np.unique(y)},
+            }
+        centred = x - self.means_[np.searchsorted(self.classes_, y)]
+        return {"gram": centred.T @ centred, "rows": np.array([len(x)])}
+
+    def fit_statistics(self, step: int, totals: dict[str, np.ndarray], n_features: int) -> bool:
+        """The class means after pass 0; the tied covariance and its inverse after pass 1.
+
+        A singular covariance needs the rows themselves for Ledoit-Wolf shrinkage: refused here.
+        """
+        self._check_params()
+        self.n_features_in_ = int(n_features)
+        if step == 0:
+            self.classes_ = np.array(sorted(int(k.split(":")[1]) for k in totals if k.startswith("count:")))
+            self.means_ = np.stack([totals[f"sum:{c}"] / totals[f"count:{c}"][0] for c in self.classes_])
+            return False
+        n = int(totals["rows"][0])
+        cov = totals["gram"] / n
+        eig = np.linalg.eigvalsh(cov)
+        if n <= n_features or eig[0] <= eig[-1] / self.max_condition:
+            raise AUError(
+                f"Mahalanobis: the tied covariance of {n} examples in {n_features} dimensions is singular; "
+                "its Ledoit-Wolf shrinkage needs the rows in one process: fit it with the local engine"
+            )
+        self.shrinkage_ = 0.0
+        self.precision_ = np.linalg.inv(cov)
+        return True
 
     def distances(self, features) -> np.ndarray:
         """Squared Mahalanobis distance of each row to each class mean, shape (n, C)."""

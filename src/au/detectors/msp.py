@@ -17,6 +17,7 @@ class MSP(Detector):
     name = "msp"
     consumes = Consumes("logits")
     score_unit = "probability"
+    scale_out = "rows"
 
     def _score(self, x: np.ndarray, pred=None) -> np.ndarray:
         return softmax(x.astype(np.float64), axis=1).max(axis=1)

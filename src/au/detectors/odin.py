@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from au.detectors.base import Consumes, Detector
-from au.detectors.images import batches, sign_step
+from au.detectors.images import numbered_batches, sign_step
 from au.models.layers import eval_mode
 from au.ood.metrics import fpr_at_tpr
 
@@ -82,9 +82,9 @@ class Odin(Detector):
 
     def _scores(self, images: np.ndarray, epsilon: float) -> np.ndarray:
         t = float(self.temperature)
-        out = []
+        out = np.zeros(len(images))  # filled batch by batch: kept batches would fragment the heap
         with eval_mode(self.model) as model:
-            for x in batches(images, self.batch_size):
+            for lo, x in numbered_batches(images, self.batch_size):
 
                 def loss(inp: torch.Tensor) -> torch.Tensor:
                     logits = model(inp) / t
@@ -92,8 +92,10 @@ class Odin(Detector):
 
                 x_hat = sign_step(x, loss, epsilon)
                 with torch.no_grad():
-                    out.append(F.softmax(model(x_hat).double() / t, dim=1).max(dim=1).values.numpy())
-        return np.concatenate(out) if out else np.zeros(0)
+                    out[lo : lo + len(x)] = (
+                        F.softmax(model(x_hat).double() / t, dim=1).max(dim=1).values.numpy()
+                    )
+        return out
 
     def _score(self, x: np.ndarray, pred=None) -> np.ndarray:
         return self._scores(x, self.epsilon_)

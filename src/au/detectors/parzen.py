@@ -64,36 +64,105 @@ from au.errors import AUError
 BANDWIDTH_GRID = (0.3, 0.1, 0.05, 0.03, 0.02, 0.01)
 
 
+BLOCK_ELEMENTS = 1 << 22
+"""Query-to-reference distances held at once by the exact sums (16 MB of float32 per buffer): blocks of
+queries get shorter as the references grow, so memory does not grow with them."""
+
+GATHER_ELEMENTS = 1 << 20
+"""Coordinates gathered at once for the LSH candidates' distances (4 MB of float32 per buffer)."""
+
+MIN_BLOCK = 64
+"""Fewest query rows in one matrix product of the exact sums. MKL multiplies fewer than a dozen rows
+with other kernels, whose rounding differs: a query's exact sum would then depend on how many other
+queries it was blocked with (how many fell back to the exact sum in the same call, for instance)."""
+
+
+def _query_blocks(n: int, n_ref: int, block: int) -> list[tuple[int, int]]:
+    """(lo, hi) of consecutive blocks of ``n`` queries: at most ``block`` rows and about BLOCK_ELEMENTS distances.
+
+    The blocks are of near-equal size and at least MIN_BLOCK rows when there are that many (fewer are
+    padded by :func:`_block_distances`).
+    """
+    rows = max(MIN_BLOCK, min(block, BLOCK_ELEMENTS // max(n_ref, 1)))
+    cuts = np.linspace(0, n, -(-n // rows) + 1).round().astype(int)
+    return list(zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True))
+
+
+def _squared_distances(q: torch.Tensor, ref: torch.Tensor, ref_sq: torch.Tensor) -> torch.Tensor:
+    """||q_i - r_j||^2 = |q_i|^2 + |r_j|^2 - 2 q_i.r_j for queries (b, g) and references (n, g): (b, n), >= 0.
+
+    In place where it can be, so that a block needs two (b, n) buffers; the same operations, in the
+    same order, as the one-line expression.
+    """
+    d2 = (q * q).sum(dim=1)[:, None] + ref_sq[None, :]
+    d2.sub_((q @ ref.T).mul_(2.0))
+    return d2.clamp_min_(0.0)
+
+
+def _block_distances(queries: np.ndarray, lo: int, hi: int, ref: torch.Tensor, ref_sq: torch.Tensor):
+    """Squared distances of ``queries[lo:hi]`` to every reference, (hi - lo, n).
+
+    A block of fewer than MIN_BLOCK rows is padded with zero rows (and the result cut back), so that
+    every query's distances come from the same matrix-product kernel, whatever it is blocked with.
+    """
+    q = np.ascontiguousarray(queries[lo:hi])
+    if len(q) < MIN_BLOCK:
+        q = np.concatenate([q, np.zeros((MIN_BLOCK - len(q), q.shape[1]), dtype=q.dtype)])
+    return _squared_distances(torch.from_numpy(q), ref, ref_sq)[: hi - lo]
+
+
 def _log_kernel_sums_exact(ref: torch.Tensor, queries: np.ndarray, h, block: int = 512) -> np.ndarray:
     """logsumexp_i(-||q - r_i||^2 / 2h^2) for every query, over all references (n, g).
 
     ``h`` is one bandwidth (result (n,)) or a sequence of them (result (n, len(h)), the squared
-    distances computed once).
+    distances computed once). Queries go in blocks of at most ``block`` (:func:`_query_blocks`).
     """
     hs = np.atleast_1d(np.asarray(h, dtype=np.float64))
     ref_sq = (ref * ref).sum(dim=1)
-    out = []
-    for lo in range(0, len(queries), block):
-        q = torch.from_numpy(np.ascontiguousarray(queries[lo : lo + block]))
-        d2 = ((q * q).sum(dim=1)[:, None] + ref_sq[None, :] - 2.0 * (q @ ref.T)).clamp_min_(0.0)
-        out.append(
-            np.stack([torch.logsumexp(d2 * (-0.5 / (b * b)), dim=1).double().numpy() for b in hs], axis=1)
-        )
-    sums = np.concatenate(out) if out else np.zeros((0, len(hs)))
+    sums = np.zeros((len(queries), len(hs)))
+    for lo, hi in _query_blocks(len(queries), len(ref), block):
+        d2 = _block_distances(queries, lo, hi, ref, ref_sq)
+        for j, b in enumerate(hs):
+            sums[lo:hi, j] = torch.logsumexp(d2 * (-0.5 / (b * b)), dim=1).numpy()
+        del d2
     return sums if np.ndim(h) else sums[:, 0]
+
+
+def _pair_dots(
+    qs: torch.Tensor, rs: torch.Tensor, q_rows: torch.Tensor, r_rows: torch.Tensor
+) -> torch.Tensor:
+    """qs[q_rows[i]] . rs[r_rows[i]] for every pair i, (m,); GATHER_ELEMENTS coordinates gathered at a time.
+
+    Each pair's dot product is one row's sum, so blocking the pairs does not change it.
+    """
+    step = max(1, GATHER_ELEMENTS // max(qs.shape[1], 1))
+    dots = torch.empty(len(q_rows), dtype=qs.dtype)
+    for lo in range(0, len(q_rows), step):
+        pairs = slice(lo, lo + step)
+        dots[pairs] = (qs.index_select(0, q_rows[pairs]) * rs.index_select(0, r_rows[pairs])).sum(dim=1)
+    return dots
+
+
+def _at_slots(values: np.ndarray, rows: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+    """(len(drawn), ...) zeros, with the rows of ``values`` whose position is ``drawn[i]`` at slot ``i``."""
+    out = np.zeros((len(drawn), *values.shape[1:]), dtype=np.float64)
+    order = np.argsort(drawn)
+    at = np.searchsorted(drawn, rows, sorter=order)
+    hit = (at < len(drawn)) & (drawn[order[np.minimum(at, len(drawn) - 1)]] == rows)
+    out[order[at[hit]]] = values[hit]
+    return out
 
 
 def _nearest(ref: torch.Tensor, queries: np.ndarray, block: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """Squared distance to, and index of, each query's nearest reference point."""
     ref_sq = (ref * ref).sum(dim=1)
-    dists, index = [], []
-    for lo in range(0, len(queries), block):
-        q = torch.from_numpy(np.ascontiguousarray(queries[lo : lo + block]))
-        d2 = ((q * q).sum(dim=1)[:, None] + ref_sq[None, :] - 2.0 * (q @ ref.T)).clamp_min_(0.0)
+    dists, index = np.zeros(len(queries)), np.zeros(len(queries), dtype=np.int64)
+    for lo, hi in _query_blocks(len(queries), len(ref), block):
+        d2 = _block_distances(queries, lo, hi, ref, ref_sq)
         best = d2.min(dim=1)
-        dists.append(best.values.double().numpy())
-        index.append(best.indices.numpy())
-    return np.concatenate(dists), np.concatenate(index)
+        dists[lo:hi], index[lo:hi] = best.values.numpy(), best.indices.numpy()
+        del d2
+    return dists, index
 
 
 class ParzenLSH(Detector):
@@ -129,13 +198,15 @@ class ParzenLSH(Detector):
     ``partitionings_`` (R lists of indices into ``active_``), ``bandwidths_`` (R, P), ``reference_`` (n, d)
     float32 with ``reference_index_`` (n,), the training row of each, ``tables_``,
     ``heldout_partition_log_densities_`` (heldout, R, P), ``heldout_scores_``, ``fallback_rate_``
-    (of the last scoring).
+    (of the last scoring: ``fallbacks_`` of its ``lookups_`` summed exactly).
     """
 
     name = "parzen_lsh"
     consumes = Consumes("features")
     score_unit = "log-density"
     _reported = ("fallback_rate_", "heldout_")
+    _scoring_counts = ("fallbacks_", "lookups_")
+    scale_out = "neighbours"
     _constraints = {
         "partitions": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
         "partitionings": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
@@ -231,6 +302,8 @@ class ParzenLSH(Detector):
         keep = np.setdiff1d(np.arange(len(z)), held)
         self.reference_ = np.ascontiguousarray(z[keep])
         self.reference_index_ = keep
+        self.n_reference_ = len(keep)
+        self._drawn = {"heldout": (held, slice(None))}
         heldout = z[held]
         self.partitionings_ = self._make_partitionings(rng)
         self.bandwidths_ = np.zeros((self.partitionings, max(len(p) for p in self.partitionings_)))
@@ -302,8 +375,125 @@ class ParzenLSH(Detector):
         return tables_with(hashes), coarse
 
     def _normalise(self, log_sums: np.ndarray, g: int, h: float) -> np.ndarray:
-        n = len(self.reference_)
+        n = self.n_reference_
         return log_sums - math.log(n) - 0.5 * g * math.log(2 * math.pi * h * h)
+
+    # ------------------------------------------------------------------ scaling out (au.detectors.base)
+    # Four passes over chunks of the training rows reproduce _fit with method="exact": the mean, the
+    # standard deviation, the held-out and sampled rows (drawn with the same generator, in the same
+    # order), then the held-out points' kernel sums per bandwidth. Scoring sums the kernel over blocks
+    # of training rows and merges the blocks' log-sums; no reference_ or LSH tables are kept.
+
+    def chunk_statistics(self, X, y, step: int, rows) -> dict[str, np.ndarray]:
+        x = self._check_input(X, fitting=True)
+        if step == 0:
+            return {"rows": np.array([len(x)]), "sum": x.astype(np.float64).sum(axis=0)}
+        if step == 1:
+            return {"squares": ((x.astype(np.float64) - self._mean_all) ** 2).sum(axis=0)}
+        z, rows = self._standardise(x), np.asarray(rows)
+        if step == 2:  # the drawn rows, each at its slot (zeros elsewhere: summing chunks assembles them)
+            return {key: _at_slots(z[:, cols], rows, drawn) for key, (drawn, cols) in self._drawn.items()}
+        ref = ~np.isin(rows, self._drawn["heldout"][0])
+        out = np.full((self.heldout_, *self._grids.shape), -np.inf)
+        for r, p, idx in self._partitions():
+            if ref.any():
+                ref_t = torch.from_numpy(np.ascontiguousarray(z[ref][:, idx]))
+                heldout = np.ascontiguousarray(self._heldout_z[:, idx])
+                out[:, r, p] = _log_kernel_sums_exact(ref_t, heldout, list(self._grids[r, p]))
+        return {"log_sums": out}
+
+    def combine_statistics(self, a: dict, b: dict) -> dict:
+        """Kernel log-sums combine by log-add-exp; everything else adds up."""
+        both = super().combine_statistics(a, b)
+        if "log_sums" in a and "log_sums" in b:
+            both["log_sums"] = np.logaddexp(a["log_sums"], b["log_sums"])
+        return both
+
+    def fit_statistics(self, step: int, totals: dict, n_features: int) -> bool:
+        self._check_params()
+        self.n_features_in_ = int(n_features)
+        if step == 0:
+            n = int(totals["rows"][0])
+            self.heldout_ = min(self.heldout, max(10, n // 4))
+            if n < 2 * self.heldout_:
+                raise AUError(f"ParzenLSH: needs at least {2 * self.heldout_} training examples, got {n}")
+            self._n, self._mean_all = n, totals["sum"] / n
+            return False
+        if step == 1:
+            self._draw(np.sqrt(totals["squares"] / self._n))
+            return False
+        if step == 2:
+            self._heldout_z = totals.pop("heldout").astype(np.float32)
+            self._grids = np.zeros(
+                (self.partitionings, max(len(p) for p in self.partitionings_), len(self.bandwidth_grid))
+            )
+            for (r, p, _), key in zip(
+                self._partitions(), [k for k in self._drawn if k != "heldout"], strict=True
+            ):
+                sample = torch.from_numpy(totals[key].astype(np.float32))
+                half = len(sample) // 2
+                median = float(np.median(torch.cdist(sample[:half], sample[half:])))
+                self._grids[r, p] = [max(median * f, 1e-12) for f in self.bandwidth_grid]
+            return False
+        self._choose_bandwidths(totals["log_sums"])
+        return True
+
+    def _partitions(self):
+        return [(r, p, idx) for r, parts in enumerate(self.partitionings_) for p, idx in enumerate(parts)]
+
+    def _draw(self, std: np.ndarray) -> None:
+        """What _fit computes before its kernel sums: the kept neurons, then the rows drawn, in _fit's order."""
+        self.active_ = np.flatnonzero(std > 1e-6 * max(float(std.max()), 1e-30))
+        if len(self.active_) == 0:
+            raise AUError("ParzenLSH: every neuron is constant over the training data; nothing to estimate")
+        self.mean_ = self._mean_all[self.active_].astype(np.float32)
+        self.scale_ = std[self.active_].astype(np.float32)
+        rng = np.random.default_rng(self.seed)
+        held = rng.choice(self._n, self.heldout_, replace=False)
+        keep = np.setdiff1d(np.arange(self._n), held)
+        self.n_reference_ = len(keep)
+        self.partitionings_ = self._make_partitionings(rng)
+        self._drawn = {"heldout": (held, slice(None))}
+        for r, p, idx in self._partitions():
+            self._drawn[f"sample:{r}:{p}"] = (
+                keep[rng.choice(len(keep), min(2000, len(keep)), replace=False)],
+                idx,
+            )
+
+    def _choose_bandwidths(self, log_sums: np.ndarray) -> None:
+        """_fit's choice of bandwidth per partition from the held-out points' kernel log-sums (heldout, R, P, grid)."""
+        self.bandwidths_ = np.zeros(self._grids.shape[:2])
+        self.heldout_partition_log_densities_ = np.zeros((self.heldout_, *self.bandwidths_.shape))
+        for r, p, idx in self._partitions():
+            grid = self._grids[r, p]
+            lds = [self._normalise(log_sums[:, r, p, i], len(idx), h) for i, h in enumerate(grid)]
+            best = max(range(len(grid)), key=lambda i: (lds[i].mean(), -i))
+            self.bandwidths_[r, p] = grid[best]
+            self.heldout_partition_log_densities_[:, r, p] = lds[best]
+        self.heldout_scores_ = self.heldout_partition_log_densities_.sum(axis=2).mean(axis=1)
+
+    def reference_partial(self, reference, X, rows) -> np.ndarray:
+        """Kernel log-sums of each input over this block's reference rows, per partition: (n, partitions)."""
+        self._check_fitted()
+        ref = self._standardise(self._check_input(reference, "reference"))
+        ref = ref[~np.isin(np.asarray(rows), self._drawn["heldout"][0])]
+        z = self._standardise(self._check_input(X))
+        out = np.full((len(z), len(self._partitions())), -np.inf)
+        for j, (r, p, idx) in enumerate(self._partitions()):
+            if len(ref):
+                ref_t = torch.from_numpy(np.ascontiguousarray(ref[:, idx]))
+                out[:, j] = _log_kernel_sums_exact(
+                    ref_t, np.ascontiguousarray(z[:, idx]), float(self.bandwidths_[r, p])
+                )
+        return out
+
+    def merge_partials(self, partials: np.ndarray) -> np.ndarray:
+        """The exact Parzen score from every block's log-sums: log-add-exp over blocks, then _score's sums."""
+        sums = np.logaddexp.reduce(np.asarray(partials, dtype=np.float64), axis=0)  # (n, partitions)
+        out = np.zeros((sums.shape[0], *self.bandwidths_.shape))
+        for j, (r, p, idx) in enumerate(self._partitions()):
+            out[:, r, p] = self._normalise(sums[:, j], len(idx), float(self.bandwidths_[r, p]))
+        return out.sum(axis=2).mean(axis=1)
 
     # ------------------------------------------------------------------ scoring
 
@@ -348,21 +538,26 @@ class ParzenLSH(Detector):
             with ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads())) as pool:
                 for future in [pool.submit(one, *job) for job in jobs]:
                     future.result()
-        fallbacks = int(fallbacks.sum())
-        visits = max(1, len(z) * sum(len(p) for p in self.partitionings_))
-        self.fallback_rate_ = fallbacks / visits
+        self.fallbacks_ = int(fallbacks.sum())
+        self.lookups_ = len(z) * sum(len(p) for p in self.partitionings_)
         return out
+
+    @property
+    def fallback_rate_(self) -> float:
+        """Share of the last scoring's lookups (input x partition) summed exactly: ``fallbacks_ / lookups_``."""
+        return self.fallbacks_ / max(1, self.lookups_)
 
     @staticmethod
     def _log_kernel_sums_lsh(
-        tables: LSHTables, ref: np.ndarray, q: np.ndarray, h: float, max_pairs: int = 4_000_000
+        tables: LSHTables, ref: np.ndarray, q: np.ndarray, h: float, max_pairs: int = 250_000
     ):
         """Kernel sums over each query's LSH candidates; also the queries left to the exact sum.
 
         Those are the queries with no candidate, and the queries whose buckets hold more than a
         quarter of the references over all tables (the exact sum is cheaper for them than
         gathering candidates). Queries are processed in chunks of at most ``max_pairs`` bucket
-        entries, so memory stays bounded however crowded the buckets are.
+        entries (and their coordinates gathered in smaller blocks, :func:`_pair_dots`), so memory
+        stays bounded however many queries there are and however crowded the buckets are.
         """
         sums = np.full(len(q), -np.inf)
         positions, counts = tables.lookup(q)
@@ -379,7 +574,7 @@ class ParzenLSH(Detector):
                 continue
             qi, ri = tables.candidates(q[chunk], (positions[:, chunk], counts[:, chunk]))
             q_rows, ri_t = torch.from_numpy(chunk[qi]), torch.from_numpy(ri)
-            dot = (qs.index_select(0, q_rows) * rs.index_select(0, ri_t)).sum(dim=1)
+            dot = _pair_dots(qs, rs, q_rows, ri_t)
             d2 = q_sq.index_select(0, q_rows) + r_sq.index_select(0, ri_t) - 2 * dot
             a = d2.clamp_min_(0.0).double().numpy() * (-0.5 / (h * h))
             starts = np.flatnonzero(np.r_[True, qi[1:] != qi[:-1]])

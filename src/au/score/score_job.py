@@ -30,7 +30,7 @@ from au import jobs, progress
 from au.data import ImageDataset
 from au.data.dataset import NO_LABEL
 from au.detectors import registry
-from au.detectors.inputs import Inputs, fit_detector, score_detector
+from au.detectors.inputs import Inputs, fit_detector, score_in_chunks
 from au.errors import AUError
 from au.models.layers import check_layer, penultimate_layer
 from au.models.weights import state_sha256
@@ -192,7 +192,7 @@ def _fit_and_score(model, config: ScoreConfig, fitted: ScoredSet, validation, sc
         fit_detector(det, fitted.inputs, *validation)
         fit_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        columns[name] = [score_detector(det, s.inputs) for s in scored]
+        columns[name] = [score_in_chunks(det, s.inputs) for s in scored]
         score_seconds = time.perf_counter() - start
         for s, values in zip(scored, columns[name], strict=True):
             if not np.isfinite(values).all():

@@ -12,11 +12,9 @@ No copy ships with a package, so the path is required.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from au.data.dataset import ImageDataset
 from au.data.safe_pickle import safe_loads
@@ -90,17 +88,11 @@ def _batch_file_meta(path: Path) -> tuple[str, ...]:
     return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names) if names else ()
 
 
-def decode_image(data: bytes, where: str) -> np.ndarray:
-    """PNG/JPEG bytes -> uint8 array (H, W, 3)."""
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as e:
-        raise AUError(f"{where}: cannot decode image ({e})") from None
-
-
 def _load_parquet(path: Path, spec: DataSpec, split: str) -> ImageDataset:
+    """One split of a Parquet file of encoded images; ids and class names as :mod:`au.data.images_table` makes them."""
     import pyarrow.parquet as pq
+
+    from au.data.images_table import class_names_of, decode_image, example_ids
 
     try:
         schema = pq.read_schema(path)
@@ -115,16 +107,12 @@ def _load_parquet(path: Path, spec: DataSpec, split: str) -> ImageDataset:
         raise AUError(f"{path}: no rows with split == {split!r}")
     labels = np.asarray(table.column("label").to_numpy(), dtype=np.int64)
     blobs = table.column("image").to_pylist()
-    images = np.stack([decode_image(b, f"{path} ({split} row {i})") for i, b in enumerate(blobs)])
+    images = np.stack([decode_image(b, 3, f"{path} ({split} row {i})") for i, b in enumerate(blobs)])
     classes = CLASSES
     if "label_name" in table.column_names:
-        pairs = dict(zip(labels.tolist(), table.column("label_name").to_pylist(), strict=True))
-        classes = tuple(str(pairs.get(k, CLASSES[k] if k < 10 else k)) for k in range(int(labels.max()) + 1))
-    if "source_index" in table.column_names:
-        src = table.column("source_index").to_numpy()
-        ids = np.array([f"{split}/{classes[y]}/{int(s)}" for y, s in zip(labels, src, strict=True)])
-    else:
-        ids = np.array([f"{split}-{i:05d}" for i in range(len(labels))])
+        classes = class_names_of(labels, table.column("label_name").to_pylist(), CLASSES)
+    source_index = table.column("source_index").to_pylist() if "source_index" in table.column_names else None
+    ids = example_ids(split, labels, classes, source_index=source_index)
     return ImageDataset(
         images=images, labels=labels, ids=ids, class_names=classes, name=spec.text, split=split
     )
