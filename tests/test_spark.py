@@ -358,6 +358,10 @@ def test_standalone_cluster_survives_a_killed_worker(tmp_path):
                 return
             time.sleep(0.2)
 
+    from pyspark.sql import SparkSession
+
+    if SparkSession.getActiveSession() is not None:  # the module's local[2] session: one per process
+        SparkSession.getActiveSession().stop()
     try:
         cluster.start()
         with session(cluster.master, "au cluster test") as s:

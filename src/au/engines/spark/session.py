@@ -118,6 +118,14 @@ def session(master: str, app: str = "au", arrow_batch: int = 256) -> Iterator:
             "the Spark engine needs pyspark: pip install 'au[spark]' (scripts/setup.sh does)"
         ) from None
     check_master(master)
+    from pyspark import SparkContext
+
+    other = SparkContext._active_spark_context
+    if other is not None and other.master != master:
+        raise AUError(
+            f"this process already runs a Spark session on {other.master}; use --master {other.master} "
+            "or stop that session first (Spark allows one per process)"
+        )
     running = _active(master)
     if running is not None:
         running.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(arrow_batch))
