@@ -277,3 +277,27 @@ def test_spark_schema_ddl(tmp_path, mnist_like, model):
     schema = ds.dataset(str(tmp_path / "r" / "part-00000.parquet")).schema
     ddl = spark_schema_ddl(schema)
     assert ddl.startswith("`example_id` STRING, `dataset` STRING") and "`fc1` ARRAY<FLOAT>" in ddl
+
+
+def test_batch_columns_own_their_memory(model, mnist_like):
+    """Buffered columns are not views of tensors: a view pins its tensor's heap block, and buffering
+    a whole part of views kept gigabytes of freed activation buffers resident."""
+    from au.activations.hooks import capture
+    from au.activations.record_job import batch_columns, check_record_inputs
+
+    config = RecordConfig(layers=("conv2", "fc1", "logits"), pool="none", dtype="float32")
+    _, specs, _, _ = check_record_inputs(model, mnist_like, config)
+    model.eval()
+    with torch.inference_mode(), capture(model, ["conv2", "fc1"], "none") as outputs:
+        columns = batch_columns(
+            model,
+            mnist_like.images[:8],
+            mnist_like.labels[:8],
+            mnist_like.ids[:8],
+            specs,
+            outputs,
+            torch.float32,
+        )
+    for name in ("pred", "logits", "conv2", "fc1"):
+        assert columns[name].flags.owndata, name
+    np.testing.assert_array_equal(columns["fc1"], _direct(model, mnist_like.images[:8], "fc1", "none"))

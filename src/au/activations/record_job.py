@@ -214,17 +214,20 @@ def batch_columns(
     """One batch's columns of the activations table (every engine's): forward ``images`` under ``capture``.
 
     ``outputs`` is the dict :func:`au.activations.hooks.capture` fills; layer columns are (B, F) in ``torch_dtype``.
+    The columns are copies that own their memory. A buffered view of a tensor pins that tensor's
+    heap block among the forward passes' freed activation buffers, so the heap cannot shrink:
+    buffering views of 60,000 MNIST rows of ``fc1`` and the logits kept 2.2 GB resident.
     """
     logits = model(to_tensor(images)).float()  # (B, K)
-    pred = logits.argmax(dim=1).numpy()
+    pred = logits.argmax(dim=1).numpy().copy()
     columns = {
         "example_id": ids,
         "label": labels,
         "pred": pred,
         "correct": (pred == labels) & (labels >= 0),
-        "logits": logits.numpy(),
+        "logits": logits.numpy().copy(),
     }
     for spec in specs:
         if spec.column != "logits":
-            columns[spec.column] = outputs[spec.name].to(torch_dtype).numpy()  # (B, F)
+            columns[spec.column] = outputs[spec.name].to(torch_dtype).numpy().copy()  # (B, F)
     return columns

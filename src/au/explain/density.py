@@ -48,8 +48,8 @@ def layer_features(
         capture(model, watched, "none") as raw,
     ):
         for lo in range(0, len(images), batch_size):
-            logits.append(model(to_tensor(images[lo : lo + batch_size])).float().numpy())
-            feats.append(out[layer].float().numpy())
+            logits.append(model(to_tensor(images[lo : lo + batch_size])).float().numpy().copy())
+            feats.append(out[layer].float().numpy().copy())  # owned: see batch_columns (record)
             if on_batch is not None:
                 on_batch(raw[watch])
     return np.concatenate(feats), np.concatenate(logits)

@@ -224,7 +224,7 @@ def attribute(
                 with torch.random.fork_rng(devices=[]):  # SmoothGrad's noise: per batch, from the seed
                     torch.manual_seed(int(np.random.SeedSequence([config.seed, lo]).generate_state(1)[0]))
                     maps = METHOD_TABLE[name].run(model, x, t, config, layer)
-                out[name].append(maps.detach().float().numpy())
+                out[name].append(maps.detach().float().numpy().copy())
                 timing[name] += time.perf_counter() - start
     if seconds is not None:
         seconds.update(timing)

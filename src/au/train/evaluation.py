@@ -35,7 +35,7 @@ def predict_logits(
     ):
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size]
-            out.append(model(to_tensor(batch)).float().numpy())
+            out.append(model(to_tensor(batch)).float().numpy().copy())  # owned: see record_job.batch_columns
             pbar.update(len(batch))
     if not out:
         return np.zeros((0, 0), dtype=np.float32)
