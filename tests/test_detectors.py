@@ -104,7 +104,7 @@ def test_parzen_lsh_tracks_exact_and_keeps_partitions():
     x, y = gaussian_classes(3000, d=8)
     q_in = gaussian_classes(300, d=8, seed=5)[0]
     q_out = np.random.default_rng(6).uniform(-10, 10, (300, 8)).astype(np.float32)
-    det = ParzenLSH(partitions=2, partitionings=2, heldout=200).fit(x, y)
+    det = ParzenLSH(partitions=2, partitionings=2, heldout=200, method="lsh").fit(x, y)
     q = np.concatenate([q_in, q_out])
     lsh, exact = det.score_samples(q), det.partition_log_densities(q, method="exact").sum(axis=2).mean(axis=1)
     assert lsh.shape == exact.shape == (600,)

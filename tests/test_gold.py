@@ -44,16 +44,26 @@ def test_leaderboard_end_to_end(tmp_path, scores):
     config = GoldConfig(epsilons=(0.01, 0.7), n_splits=20, mixed=("all",))
     result = gold_run([scores], tmp_path / "g", config)
     entries = result["entries"]
-    assert len(entries) == len(DETECTORS) * 2 * 2
+    assert len(entries) == (len(DETECTORS) + 1) * 2 * 2  # the detectors and combo, 2 streams, 2 epsilons
+    assert {e["method"] for e in entries} == {"ltt"} and {e["entry"] for e in entries} >= {"combo"}
     for stream in ("in", "mixed"):
+        combo = result["streams"][stream]["combo"]
+        assert combo["entries"] == ["msp", "energy", "knn@conv1", "parzen_lsh@conv1"]
+        assert list(combo["weights"]) == [*combo["entries"], "weakest rank"] and combo["splits"] == 20
+        assert result["streams"][stream]["guarantee"]["line"].startswith("The guarantee ")
         for eps in (0.01, 0.7):
             group = [e for e in entries if e["stream"] == stream and e["epsilon"] == eps]
-            assert [e["rank"] for e in group] == list(range(1, len(DETECTORS) + 1))
+            assert [e["rank"] for e in group] == list(range(1, len(DETECTORS) + 2))
             means = [e["coverage_mean"] for e in group]
             assert means == sorted(means, reverse=True)
     for e in entries:
         assert {"coverage", "threshold", "risk_bound", "test_risk", "aurc", "violation_rate"} <= set(e)
         assert e["n_splits"] == 20 and 0 <= e["violation_rate"] <= 1
+        lo, hi = e["violation_ci"]
+        assert lo <= e["violation_rate"] <= hi and e["verdict"] in ("held", "within noise", "violated")
+        assert e["population"] is None  # 200 and 300 inputs: too few for a held-out population
+        # LTT orders on a fifth of the calibration inputs (100 in, 150 mixed) and certifies on the rest
+        assert e["n_certify"] == {"in": 80, "mixed": 120}[e["stream"]]
         if e["epsilon"] == 0.01:  # 100 calibration inputs cannot certify 1%: documented, not an error
             assert e["coverage"] == 0 and e["threshold"] is None and e["risk_bound"] == 1.0
             assert "calibration split too small" in e["note"]
@@ -99,7 +109,7 @@ def test_layer_wise_entries(tmp_path, scores):
     other = _scores(tmp_path / "pool", layer="pool", detectors=("msp", "knn"))
     result = gold_run([scores, other], tmp_path / "g", GoldConfig(epsilons=(0.7,), n_splits=5))
     keys = {e["entry"] for e in result["entries"]}
-    assert keys == {"msp", "energy", "knn@conv1", "parzen_lsh@conv1", "knn@pool"}
+    assert keys == {"msp", "energy", "knn@conv1", "parzen_lsh@conv1", "knn@pool", "combo"}
     layers = {e["entry"]: e["layer"] for e in result["entries"]}
     assert layers["knn@pool"] == "pool" and layers["msp"] == "logits"
     with pytest.raises(AUError, match="knn@conv1 is scored in two directories"):
@@ -144,6 +154,7 @@ def test_cli_gold_and_its_errors(tmp_path, scores):
         (("--delta", "0"), "argument --delta: 0 is not in (0, 1)"),
         (("--delta", "0.05,0.1"), "argument --delta: '0.05,0.1' is not a number"),
         (("--seed", "-1"), "argument --seed: -1 is not an integer >= 0"),
+        (("--method", "bonferroni"), "argument --method: invalid choice: 'bonferroni'"),
     ]:
         proc = run_au("gold", "--scores", str(scores), "--out", str(out), *args)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
@@ -153,6 +164,47 @@ def test_cli_gold_and_its_errors(tmp_path, scores):
     assert proc.returncode == 0, proc.stderr
     assert str(out) in proc.stdout and "knn@conv1" in proc.stdout
     assert read_leaderboard(out)["config"]["n_splits"] == 10
+
+
+def test_both_methods_side_by_side_with_a_population_check(tmp_path, scores):
+    config = GoldConfig(
+        epsilons=(0.7,),
+        n_splits=20,
+        method="both",
+        population_min=200,
+        population_fraction=0.3,
+        mixed=("all",),
+    )
+    result = gold_run([scores], tmp_path / "g", config)
+    entries = result["entries"]
+    assert len(entries) == (len(DETECTORS) + 1) * 2 * 2  # (detectors + combo) x methods x streams
+    pairs = {(e["stream"], e["entry"], e["method"]) for e in entries}
+    assert all((s, k, "sgr") in pairs and (s, k, "ltt") in pairs for s, k, _ in pairs)
+    for e in entries:  # both streams have at least 200 inputs: certified on 30%, measured on the other 70%
+        pop = e["population"]
+        n = {"in": 200, "mixed": 300}[e["stream"]]
+        assert (pop["n_cal"], pop["n_test"]) == (round(0.3 * n), n - round(0.3 * n))
+        assert pop["violation_ci"][0] <= pop["violation_rate"] <= pop["violation_ci"][1]
+        # SGR certifies a single score on the whole calibration part; combo and LTT keep a fifth out
+        whole = e["method"] == "sgr" and e["entry"] != "combo"
+        assert e["n_certify"] == (e["n_cal"] if whole else round(0.8 * e["n_cal"]))
+    splits = pq.read_table(tmp_path / "g" / "splits.parquet").to_pylist()
+    assert {(r["method"], r["check"]) for r in splits} == {
+        (m, c) for m in ("sgr", "ltt") for c in ("split", "population")
+    }
+    assert len(splits) == len(entries) * 20 * 2
+    html = (tmp_path / "g" / "report.html").read_text()
+    assert (
+        "Learn then Test beside SGR" in html and "The guarantee " in html and "combo on the in stream" in html
+    )
+    assert all(" (sgr)" in g or " (ltt)" in g for g in result["gold"].values())
+    with pytest.raises(AUError, match="--combo combines at least two detectors' scores, got 1"):
+        gold_run([scores], tmp_path / "g1", GoldConfig(epsilons=(0.7,), n_splits=5, combo=("msp",)))
+    with pytest.raises(AUError, match="--combo: no entry 'knn' in the scores"):
+        gold_run([scores], tmp_path / "g1", GoldConfig(epsilons=(0.7,), n_splits=5, combo=("msp", "knn")))
+    assert not (tmp_path / "g1").exists()
+    with pytest.raises(AUError, match="method must be one of ltt, sgr, both"):
+        GoldConfig(method="holm")
 
 
 def _tiny_factory(input_shape, num_classes, seed):
@@ -198,3 +250,9 @@ def test_coverage_vs_training_size_from_a_sweep(tmp_path, scores):
     )
     assert result["figures"]["coverage_vs_training"] == "coverage_vs_training.png"
     assert "Certified coverage vs training examples" in (tmp_path / "g" / "report.html").read_text()
+    # two training-set sizes are too few for the needed-data fit: one entry per (detector, epsilon), with a note
+    needed = result["training_size"]["needed_data"]
+    assert result["training_size"]["method"] == "ltt" and len(needed["entries"]) == 2 * 2
+    assert all("only 2 training-set size" in e["note"] and e["needed"] is None for e in needed["entries"])
+    assert "The data a guarantee needs" in (tmp_path / "g" / "report.html").read_text()
+    assert "needed_data" not in result["figures"]  # nothing fitted, nothing to draw

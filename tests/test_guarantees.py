@@ -23,8 +23,11 @@ from au.guarantees import (
     sgr,
     split_check,
 )
+from au.guarantees.bounds import binomial_p_value, clopper_pearson_interval
 from au.guarantees.calibration import calibration_summary
+from au.guarantees.ltt import ltt, ltt_sequence
 from au.guarantees.selective import optimal_aurc
+from au.guarantees.splits import fit_parts
 
 # --------------------------------------------------------------------------- Clopper-Pearson
 
@@ -228,3 +231,91 @@ def test_gold_config_rejects_bad_levels():
     with pytest.raises(AUError, match="no epsilon"):
         GoldConfig(epsilons=())
     assert GoldConfig(epsilons=(0.05, 0.01, 0.05)).epsilons == (0.01, 0.05)
+
+
+# --------------------------------------------------------------------------- Learn then Test
+
+
+def test_ltt_guarantee_holds_and_covers_more_than_sgr():
+    """Over 300 fresh calibration sets of the known error model, the true selective risk at LTT's threshold
+    exceeds epsilon in at most delta of them; its mean coverage beats SGR's on the same sets, though a fifth
+    of each set only orders the thresholds (SGR pays ceil(log2(n+1)) = 12 tests out of delta instead)."""
+    eps, delta, rng = 0.02, 0.05, np.random.default_rng(0)
+    n = 2000
+    fit = np.zeros(n, dtype=bool)
+    fit[: n // 5] = True  # the draws are exchangeable: the first fifth is a random fifth
+    got = {"ltt": [], "sgr": []}
+    for _ in range(300):
+        s, err = _draw(n, rng)
+        sequence = ltt_sequence(s[fit], err[fit], eps, int((~fit).sum()))
+        for name, cert in (
+            ("ltt", ltt(s[~fit], err[~fit], eps, delta, sequence)),
+            ("sgr", sgr(s, err, eps, delta)),
+        ):
+            got[name].append((_true_risk(cert.threshold), 1 - cert.threshold if cert.certified else 0.0))
+    ltt_risk, ltt_cov = np.array(got["ltt"]).T
+    sgr_cov = np.array(got["sgr"])[:, 1]
+    assert np.sum(ltt_risk > eps) <= delta * 300
+    assert ltt_cov.mean() > sgr_cov.mean() + 0.01
+
+
+def test_ltt_starts_where_the_ordering_data_points_and_certifies_errors_first_scores():
+    """A score that ranks its errors first (the top tenth holds most of them) but is safe when accepting
+    everything: SGR's search starts at half coverage, where the risk is too high, and certifies little; LTT
+    starts near full coverage, where the ordering part finds the most certifiable threshold."""
+    eps, delta, rng = 0.01, 0.05, np.random.default_rng(1)
+    n, cov = 5000, {"ltt": [], "sgr": []}
+    for _ in range(50):
+        s = rng.random(n)
+        err = rng.random(n) < np.where(s > 0.9, 0.03, 0.002)
+        sequence = ltt_sequence(s[:1000], err[:1000], eps, n - 1000)
+        cov["ltt"].append(ltt(s[1000:], err[1000:], eps, delta, sequence).coverage)
+        cov["sgr"].append(sgr(s, err, eps, delta).coverage)
+    assert np.mean(cov["sgr"]) < 0.2 and np.mean(cov["ltt"]) > 0.9
+
+
+def test_ltt_stops_at_the_first_failure_and_tests_at_the_full_delta():
+    scores = np.arange(1000, dtype=float)[::-1]  # best first
+    errors = np.zeros(1000, dtype=bool)
+    errors[[400, 401, 402, 403, 404, 405]] = True  # a burst of errors among the best 406
+    sequence = np.array([700.0, 500.0, 599.0, 100.0])  # accepts 300, 500, 401, 900 inputs
+    cert = ltt(scores, errors, 0.01, 0.05, sequence)
+    # 300 clean inputs pass (p = 0.99^300 = 0.049); 500 with 6 errors fail; so 401 and 900 are never tested
+    assert cert.certified and cert.accepted == 300 and cert.tests == 2 and cert.threshold == 700.0
+    assert cert.risk_bound == pytest.approx(clopper_pearson_upper(0, 300, 0.05)) and cert.risk_bound <= 0.01
+    nothing = ltt(scores, errors, 0.01, 0.05, np.array([900.0, 700.0]))  # 100 inputs cannot certify 1%
+    assert not nothing.certified and nothing.coverage == 0 and nothing.tests == 1
+
+
+def test_binomial_p_value_and_the_clopper_pearson_bound_agree():
+    """Rejecting "risk > epsilon" at delta is the same as the upper bound at delta being <= epsilon."""
+    for n in (1, 50, 299, 300, 1000):
+        for e in range(0, min(n, 12) + 1):
+            for eps in (0.005, 0.01, 0.05):
+                assert (binomial_p_value(e, n, eps) <= 0.05) == (clopper_pearson_upper(e, n, 0.05) <= eps)
+    assert binomial_p_value(0, 0, 0.01) == 1.0
+    lo, hi = clopper_pearson_interval(11, 200)
+    ci = stats.binomtest(11, 200).proportion_ci(method="exact")
+    assert (lo, hi) == pytest.approx((ci.low, ci.high), rel=1e-9)
+    assert clopper_pearson_interval(0, 200)[0] == 0.0 and clopper_pearson_interval(200, 200)[1] == 1.0
+
+
+def test_fit_parts_and_per_split_scores():
+    splits = random_splits(1000, 5, 0.5, seed=3)
+    fit = fit_parts(splits, 0.2, seed=3)
+    assert not (fit & ~splits).any() and (fit.sum(axis=1) == 100).all()
+    assert (fit_parts(splits, 0.2, seed=3) == fit).all() and (fit_parts(splits, 0.2, seed=4) != fit).any()
+    rng = np.random.default_rng(0)
+    s, err = _draw(1000, rng)
+    with pytest.raises(AUError, match="pass fit="):
+        split_check(s, err, [0.05], 0.05, splits, method="ltt")
+    with pytest.raises(AUError, match="unknown certification method 'holm'"):
+        split_check(s, err, [0.05], 0.05, splits, method="holm")
+    with pytest.raises(AUError, match=r"per-split scores must have shape \(5, 1000\)"):
+        split_check(np.stack([s] * 4), err, [0.05], 0.05, splits)
+    # per-split scores equal to the shared ones give the same check
+    (a,) = split_check(s, err, [0.05], 0.05, splits, method="ltt", fit=fit)
+    (b,) = split_check(np.stack([s] * 5), err, [0.05], 0.05, splits, method="ltt", fit=fit)
+    assert (a.coverage == b.coverage).all() and (a.threshold == b.threshold).all()
+    lo, hi = a.violation_interval()
+    assert 0 <= lo <= a.violation_rate <= hi <= 1

@@ -91,7 +91,7 @@ def test_parzen_fallbacks_are_counted_over_the_whole_set():
     x = rng.standard_normal((400, 6)).astype(np.float32)
     far = 50 + rng.standard_normal((30, 6)).astype(np.float32)  # no LSH candidate: every lookup is exact
     queries = np.concatenate([rng.standard_normal((50, 6)).astype(np.float32), far])
-    det = ParzenLSH(heldout=50, partitions=2, partitionings=2).fit(x)
+    det = ParzenLSH(heldout=50, partitions=2, partitionings=2, method="lsh").fit(x)
     whole = det.score_samples(queries)
     fallbacks, lookups, rate = det.fallbacks_, det.lookups_, det.fallback_rate_
     assert fallbacks >= 30 * 4 and lookups == len(queries) * 4 and rate == fallbacks / lookups

@@ -6,19 +6,21 @@ import argparse
 from pathlib import Path
 
 from au.cli import text_table
-from au.cli.options import names, nonneg_int, open_fraction, open_fraction_list, positive_int
+from au.cli.options import names, nonneg_int, open_fraction, open_fraction_list, positive_int, unit_fraction
 from au.detectors.registry import QUICK
-from au.gold.config import GoldConfig, TrainingSizeOptions
+from au.gold.config import METHODS, GoldConfig, TrainingSizeOptions
 
 
 def register(sub: argparse._SubParsersAction, help_text: str) -> None:
     p = sub.add_parser(
         "gold",
         help=help_text,
-        description="For each detector of the scores directories and each target risk epsilon, find the threshold "
-        "of largest coverage whose selective risk is at most epsilon with probability 1 - delta (SGR with "
-        "Clopper-Pearson bounds, Geifman & El-Yaniv 2017), check it on random calibration/test splits, and rank "
-        "the detectors by coverage. Writes leaderboard.json, splits.parquet, plots and report.html.",
+        description="For each detector of the scores directories, and a score combining them (combo), and each "
+        "target risk epsilon, find the threshold of largest coverage whose selective risk is at most epsilon with "
+        "probability 1 - delta (Learn then Test with fixed-sequence testing, Angelopoulos et al. 2021, or SGR, "
+        "Geifman & El-Yaniv 2017; exact binomial tests), check it on random calibration/test splits and against a "
+        "large held-out population, and rank the scores by coverage. Writes leaderboard.json, splits.parquet, "
+        "plots and report.html.",
     )
     c = GoldConfig
     p.add_argument(
@@ -57,6 +59,7 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
         default=c.mixed,
         help="also certify a stream of in-distribution plus OOD inputs: 'all' or comma-separated OOD set names",
     )
+    _add_certificate_options(p, c)
     p.add_argument("--seed", type=nonneg_int, default=c.seed, help=f"default {c.seed}")
     p.add_argument(
         "--bins", type=positive_int, default=c.bins, help=f"reliability-diagram bins (default {c.bins})"
@@ -69,8 +72,46 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
         help=f"detectors fitted for each trial model (default {','.join(QUICK)})",
     )
     p.add_argument("--ablation-limit", type=positive_int, help="score at most N test inputs per trial model")
+    p.add_argument(
+        "--needed-coverage",
+        type=open_fraction,
+        default=TrainingSizeOptions.target,
+        help="with --ablation: the certified coverage whose training-data need is predicted "
+        f"(default {TrainingSizeOptions.target:g})",
+    )
     p.add_argument("--out", required=True, type=Path, help="gold directory")
     p.set_defaults(handler=run)
+
+
+def _add_certificate_options(p: argparse.ArgumentParser, c: type[GoldConfig]) -> None:
+    """--method, --fit-fraction, --combo and --population-fraction."""
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        default=c.method,
+        help=f"the certificate: Learn then Test, SGR, or both side by side (default {c.method})",
+    )
+    p.add_argument(
+        "--fit-fraction",
+        type=open_fraction,
+        default=c.fit_fraction,
+        help="share of each calibration part that never certifies: LTT's ordering and combo's fit "
+        f"(default {c.fit_fraction:g})",
+    )
+    p.add_argument(
+        "--combo",
+        type=names,
+        default=c.combo,
+        help="entries the combined score combines: 'all' (default, when there are two or more), 'none', "
+        "or comma-separated entries such as msp,knn@fc1",
+    )
+    p.add_argument(
+        "--population-fraction",
+        type=unit_fraction,
+        default=c.population_fraction,
+        help=f"on streams of at least {c.population_min:,} inputs, repeat the check certifying on this share and "
+        f"measuring on all the rest; 0 = don't (default {c.population_fraction:g})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,8 +125,14 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         mixed=args.mixed,
         bins=args.bins,
+        method=args.method,
+        fit_fraction=args.fit_fraction,
+        combo=() if args.combo == ("none",) else args.combo,
+        population_fraction=args.population_fraction or None,
     )
-    options = TrainingSizeOptions(detectors=args.ablation_detectors, limit=args.ablation_limit)
+    options = TrainingSizeOptions(
+        detectors=args.ablation_detectors, limit=args.ablation_limit, target=args.needed_coverage
+    )
     result = gold_run(
         [Path(p) for p in args.scores], args.out, config, ablation=args.ablation, ablation_options=options
     )
@@ -98,10 +145,13 @@ def print_table(result: dict) -> None:
     from au.gold.report import COLUMNS, leaderboard_rows
 
     header = list(COLUMNS.values())
-    rows = [
-        [r[0], f"{r[1]:g}", str(r[2]), r[3], *("-" if v is None else f"{v:.4g}" for v in r[4:])]
-        for r in leaderboard_rows(result)
-    ]
-    text_table.print_table(header, rows, left=(0, 3))
+    rows = [[r[0], f"{r[1]:g}", str(r[2]), *(_cell(v) for v in r[3:])] for r in leaderboard_rows(result)]
+    text_table.print_table(header, rows, left=(0, 3, 4, len(header) - 1))
+    for stream, info in result["streams"].items():
+        print(f"{stream} stream: {info['guarantee']['line']}")
     for key, entry in result["gold"].items():
         print(f"gold at {key}: {entry}")
+
+
+def _cell(value) -> str:
+    return "-" if value is None else value if isinstance(value, str) else f"{value:.4g}"

@@ -30,6 +30,7 @@ class DemoConfig:
     gold_epsilons: tuple[float, ...] = (0.02, 0.05, 0.1)
     gold_delta: float = 0.05
     gold_splits: int = 200
+    gold_method: str = "both"  # the demo shows Learn then Test beside SGR
     explain_examples: int = 3
     explain_units: int = 3
     perturb_layers: tuple[str, ...] = ("fc1", "conv2")

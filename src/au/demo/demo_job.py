@@ -182,6 +182,7 @@ def _gold_stage(config: DemoConfig, claim, train: ImageDataset, test: ImageDatas
         n_splits=config.gold_splits,
         seed=config.seed,
         mixed=("all",),
+        method=config.gold_method,
     )
     result = gold_run(
         [claim.path("scores")],

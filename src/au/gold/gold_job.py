@@ -26,16 +26,18 @@ from au.errors import AUError
 from au.files import read_json, write_json
 from au.gold import plots
 from au.gold.config import GoldConfig, TrainingSizeOptions
-from au.gold.leaderboard import certify_stream, prepare_stream, rank
+from au.gold.leaderboard import certify_stream, combined_entries, guarantee_line, prepare_stream, rank
+from au.gold.needed_data import needed_data
 from au.gold.report import write_report
 from au.gold.scored import Scored, load_scored
 from au.gold.tables import SPLITS_FILE, SPLITS_SCHEMA, TRAINING_SIZE_FILE, TRAINING_SIZE_SCHEMA
-from au.gold.training_size import check_options, coverage_vs_training
+from au.gold.training_size import check_options, coverage_vs_training, training_size_method
 from au.guarantees.calibration import calibration_summary
 from au.report.plots import save as save_figure
 from au.tables import write_table
 
 LEADERBOARD = "leaderboard.json"
+NEEDED_BOOTSTRAP = 400  # bootstrap draws over the sweep's trials for the needed-data intervals
 FORMAT = "au-leaderboard/1"
 
 
@@ -90,6 +92,7 @@ def gold_run(
         progress.note(f"{out}: this leaderboard is already complete; nothing to do")
         return read_leaderboard(out)
     # every stream and split is drawn before anything is written: a refused call leaves nothing behind
+    combined_entries(config.combo, list(scored.scores))
     prepared = {s: prepare_stream(scored, s, mixed, config) for s in ["in"] + (["mixed"] if mixed else [])}
     claim = jobs.claim(job)
 
@@ -127,10 +130,15 @@ def _certify(scored: Scored, prepared: dict, config: GoldConfig, claim: jobs.Cla
             f"[gold] {stream} stream: {len(scored.scores)} entries x {len(config.epsilons)} epsilon(s) x "
             f"{config.n_splits} splits"
         )
-        got, rows_of_splits = certify_stream(scored, stream, prepared_stream, config)
+        got, rows_of_splits, combination = certify_stream(scored, stream, prepared_stream, config)
         entries, split_rows = entries + got, split_rows + rows_of_splits
-        rows, errors, _ = prepared_stream
-        streams[stream] = {"inputs": int(len(rows)), "error_rate": float(errors.mean())}
+        rows, errors = prepared_stream.rows, prepared_stream.errors
+        streams[stream] = {
+            "inputs": int(len(rows)),
+            "error_rate": float(errors.mean()),
+            "combo": combination,
+            "guarantee": guarantee_line(got, config.delta),
+        }
         fig = plots.risk_coverage_curves(
             {k: v[rows] for k, v in scored.scores.items()}, errors, config.epsilons, f"{stream} stream"
         )
@@ -139,11 +147,14 @@ def _certify(scored: Scored, prepared: dict, config: GoldConfig, claim: jobs.Cla
 
 
 def _gold(ranked: list[dict]) -> dict[str, str]:
-    """Per stream and epsilon, the best-ranked entry that certifies anything."""
+    """Per stream and epsilon, the best-ranked entry that certifies anything (``entry (method)`` when both run)."""
     gold: dict[str, str] = {}
+    both = len({e["method"] for e in ranked}) > 1
     for e in ranked:
         if e["coverage_mean"] > 0:
-            gold.setdefault(f"{e['stream']}@{e['epsilon']:g}", e["entry"])
+            gold.setdefault(
+                f"{e['stream']}@{e['epsilon']:g}", f"{e['entry']} ({e['method']})" if both else e["entry"]
+            )
     return gold
 
 
@@ -151,7 +162,7 @@ def _calibration(
     scored: Scored, prepared, config: GoldConfig, claim: jobs.Claim, figures: dict
 ) -> dict | None:
     """Softmax calibration of the in-distribution test inputs, on the first split; None without logits."""
-    rows, _, splits = prepared
+    rows, splits = prepared.rows, prepared.splits
     logits = _test_logits(scored, rows)
     if logits is None:
         progress.note("[gold] the scores job recorded no logits of the test set: no calibration")
@@ -194,7 +205,26 @@ def _training_size(ablation: Path, claim: jobs.Claim, config, options, figures: 
         plots.coverage_vs_training(size_rows, config.epsilons, config.delta),
         claim.path("coverage_vs_training.png"),
     )
-    return {"sweep": str(ablation), **asdict(options), "rows": len(size_rows)}
+    progress.note(f"[gold] the training data a certified coverage of {options.target:g} needs")
+    floor = _floor(config, options, test)
+    needed = needed_data(
+        size_rows, options.target, seed=config.seed, bootstrap=NEEDED_BOOTSTRAP, uncovered_floor=floor
+    )
+    if needed["entries"] and any(e["fit"] for e in needed["entries"]):
+        figures["needed_data"] = save_figure(plots.needed_data_figure(needed), claim.path("needed_data.png"))
+    return {
+        "sweep": str(ablation),
+        **asdict(options),
+        "method": training_size_method(config),
+        "rows": len(size_rows),
+        "needed_data": needed,
+    }
+
+
+def _floor(config: GoldConfig, options: TrainingSizeOptions, test) -> float:
+    """The smallest uncovered share a split's test part can show: half an input of it."""
+    n = options.limit or (len(test) if test is not None else None)
+    return 0.5 / ((1 - config.cal_fraction) * n) if n else 1e-4
 
 
 def read_leaderboard(path: Path | str) -> dict:

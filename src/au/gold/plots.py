@@ -1,6 +1,9 @@
-"""Figures of the gold leaderboard: risk-coverage curves, reliability diagrams, coverage vs training size."""
+"""Figures of the gold leaderboard: risk-coverage curves, reliability diagrams, coverage vs training size,
+and the training examples a target coverage needs."""
 
 from __future__ import annotations
+
+import textwrap
 
 import matplotlib
 
@@ -8,8 +11,12 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
+from au.curves.power_law import PowerLawFit  # noqa: E402
 from au.detectors.registry import detector_class  # noqa: E402
+from au.errors import AUError  # noqa: E402
+from au.gold.needed_data import coverage_at, needed_data  # noqa: E402
 from au.guarantees.selective import risk_coverage  # noqa: E402
 
 
@@ -121,3 +128,138 @@ def _means(rows: list[dict], n: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, 
         np.array([n[fraction == f].mean() for f in groups]),
         np.array([y[fraction == f].mean() for f in groups]),
     )
+
+
+_FIT, _HELD, _TARGET = "#b8860b", "#2a6fb0", "#c0392b"
+
+
+def needed_data_figure(
+    result_or_rows, *, epsilon: float | None = None, detector: str | None = None, **options
+):
+    """Certified coverage against training examples (log x) with the fitted curve and what a target needs.
+
+    One panel per detector at one ``epsilon`` (default: the smallest), or, given ``detector``, one
+    panel per epsilon. Each shows the trials (hollow: coverage 0, left out of the fit), the fitted
+    ``1 - coverage = a m^-b + c`` with its bootstrap band, the fit on the small fractions only
+    (dashed, the held-out check), the target coverage and the predicted training examples with
+    their interval - or why the target is not reachable.
+
+    Parameters
+    ----------
+    result_or_rows : dict or list of dict
+        What :func:`au.gold.needed_data.needed_data` returns, or the rows it takes (then fitted
+        here with ``options``: ``target``, ``held_out_max_fraction``, ``seed``, ...).
+    """
+    result = result_or_rows if isinstance(result_or_rows, dict) else needed_data(result_or_rows, **options)
+    entries = result["entries"]
+    if detector is not None:
+        panels = [e for e in entries if e["detector"] == detector]
+    else:
+        eps = min((e["epsilon"] for e in entries), default=None) if epsilon is None else float(epsilon)
+        panels = [e for e in entries if e["epsilon"] == eps]
+    if not panels:
+        raise AUError(f"needed-data figure: no entry for detector={detector!r}, epsilon={epsilon!r}")
+    cols = min(len(panels), 4)
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.3 * cols, 3.7 * rows + 0.6), squeeze=False, sharex=True, sharey=True
+    )
+    for ax, entry in zip(axes.flat, panels, strict=False):
+        _needed_panel(ax, entry, result)
+        ax.set_title(
+            f"{entry['detector']}, risk <= {entry['epsilon']:g}"
+            if detector is None
+            else f"risk <= {entry['epsilon']:g}",
+            fontsize=9,
+        )
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("certified coverage")
+    handles, labels = _legend_items(axes)
+    head = f"{detector}: " if detector is not None else ""
+    fig.suptitle(
+        f"{head}training examples for certified coverage {result['target']:g} "
+        f"({int(100 * result['bootstrap']['level'])}% bootstrap bands)",
+        fontsize=10,
+    )
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=7.5, frameon=False)
+    fig.tight_layout(rect=(0, 0.07 if rows == 1 else 0.04, 1, 1))
+    return fig
+
+
+def _legend_items(axes) -> tuple[list, list]:
+    """Every distinct legend entry over the panels, in order."""
+    seen: dict = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(label, handle)
+    return list(seen.values()), list(seen)
+
+
+def _needed_panel(ax, entry: dict, result: dict) -> None:
+    trials = entry["trials"]
+    m = np.array([t["n_train"] for t in trials], dtype=float)
+    cov = np.array([t["coverage"] for t in trials], dtype=float)
+    covered = cov > 0
+    ax.scatter(m[covered], cov[covered], s=14, color="#444", zorder=4, label="trials")
+    if not covered.all():
+        ax.scatter(m[~covered], cov[~covered], s=14, facecolors="none", edgecolors="#888", zorder=4,
+                   label="trials certifying nothing (not fitted)")  # fmt: skip
+    target = result["target"]
+    ax.axhline(target, color=_TARGET, lw=0.9, ls=":", label=f"target {target:g}")
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: no crowded labels
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("training examples m (log scale)", fontsize=8)
+    ax.tick_params(labelsize=7.5)
+    ax.grid(alpha=0.3, which="both")
+    if entry["fit"] is None:
+        ax.text(0.5, 0.5, _wrap(entry["note"]), transform=ax.transAxes, ha="center", va="center", fontsize=7.5,
+                bbox={"boxstyle": "round", "fc": "white", "ec": "#ccc"})  # fmt: skip
+        return
+    band = entry["band"]
+    grid = np.array(band["n_train"])
+    if "lower" in band:
+        ax.fill_between(grid, band["lower"], band["upper"], color=_FIT, alpha=0.2, lw=0)
+    ax.plot(grid, band["coverage"], color=_FIT, lw=1.6, label="fit  1 - cov = a m^-b + c")
+    held = entry["held_out"]
+    if held and held["fit"]:
+        h = held["fit"]
+        fit = PowerLawFit(a=h["a"], b=h["b"], e_inf=h["c"])
+        label = f"fit on fractions <= {held['fit_max_fraction']:g} (held-out check)"
+        ax.plot(grid, coverage_at(fit, grid), color=_HELD, lw=1.1, ls="--", label=label)
+    ax.text(0.97, 0.05, _needed_text(entry), transform=ax.transAxes, ha="right", va="bottom", fontsize=7.5,
+            bbox={"boxstyle": "round", "fc": "white", "ec": "#ccc", "alpha": 0.9}, zorder=5)  # fmt: skip
+    need = entry["needed"]
+    if need["reachable"]:
+        ax.axvline(need["n_train"], color=_TARGET, lw=1.0, label="needed m (and interval)")
+        lo, hi = need["interval"]
+        if lo is not None:
+            ax.axvspan(lo, hi if hi is not None else grid[-1], color=_TARGET, alpha=0.08, lw=0)
+
+
+def _needed_text(entry: dict) -> str:
+    need, fit, held = entry["needed"], entry["fit"], entry["held_out"]
+    lines = [f"asymptote 1 - c = {fit['asymptotic_coverage']:.3f}"]
+    if need["reachable"]:
+        lo, hi = need["interval"]
+        span = f"[{_count(lo)}, {_count(hi)}]"
+        lines.insert(0, f"needs m = {_count(need['n_train'])} {span}")
+    else:
+        lines.insert(0, "target not reachable")
+    lines.append(f"unreachable in {need['unreachable_draws']}/{need['draws']} draws")
+    if held and held["max_abs_miss_pp"] is not None:
+        lines.append(f"held-out miss <= {held['max_abs_miss_pp']:.1f} pp")
+    return "\n".join(lines)
+
+
+def _count(n: float | None) -> str:
+    """A number of examples for a label: 9,600, 1.2M, or "inf" for an open end."""
+    if n is None:
+        return "inf"
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else f"{n:,.0f}"
+
+
+def _wrap(text: str, width: int = 34) -> str:
+    return "\n".join(textwrap.wrap(text, width))

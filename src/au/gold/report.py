@@ -17,6 +17,7 @@ COLUMNS = {
     "epsilon": "epsilon",
     "rank": "rank",
     "entry": "entry",
+    "method": "method",
     "coverage": "coverage",
     "coverage_mean": "mean coverage",
     "threshold": "threshold",
@@ -24,6 +25,7 @@ COLUMNS = {
     "test_risk": "test risk",
     "aurc": "AURC",
     "violation_rate": "violation rate",
+    "verdict": "guarantee",
 }
 
 
@@ -37,53 +39,39 @@ _STREAM_TEXT = {
     "in": "in-distribution test inputs (an accepted wrong prediction is an error)",
     "mixed": "in-distribution test inputs mixed with OOD inputs (an accepted OOD input is an error too)",
 }
+_METHOD_TEXT = {
+    "ltt": "Learn then Test (Angelopoulos et al. 2021, arXiv 2110.01052): the thresholds are put in order on a "
+    "fitting part of the calibration data that never certifies, starting at the one that looks most "
+    "certifiable, then towards more coverage; each is tested on the rest at the full delta with the exact "
+    "binomial p-value, and testing stops at the first that fails",
+    "sgr": "SGR (Geifman & El-Yaniv 2017, arXiv 1705.08500): a binary search over the calibration scores from "
+    "half coverage, each tested threshold's Clopper-Pearson bound at delta split over the tests the search "
+    "may make",
+}
 
 
 def add_gold_section(report: Report, result: dict, out: Path) -> None:
-    """Leaderboards per stream, calibration, and coverage vs training size, with their figures from ``out``."""
+    """Leaderboards per stream, the guarantee's check, the combined score, calibration, and coverage vs training size."""
     out = Path(out)
     c = result["config"]
     figures = result["figures"]
+    methods = ("sgr", "ltt") if c.get("method") == "both" else (c.get("method", "sgr"),)
     report.heading("Certified coverage: the gold leaderboard")
     report.paragraph(
-        f"For each coverage score and target risk epsilon, SGR (Geifman & El-Yaniv 2017, arXiv 1705.08500) picks, "
-        f"on a random calibration part ({100 * c['cal_fraction']:.0f}%) of the inputs, the threshold of largest "
-        f"coverage whose Clopper-Pearson upper bound on the selective risk is at most epsilon at confidence "
-        f"1 - delta (delta = {c['delta']:g}, split over the thresholds the binary search may test). Coverage and "
-        f"test risk are measured on the rest; the violation rate is the share of {c['n_splits']} random "
-        "splits whose test risk exceeded epsilon, which the guarantee keeps at most delta. Threshold, bound, "
+        f"For each coverage score and target risk epsilon, the certificate picks, on a random calibration part "
+        f"({100 * c['cal_fraction']:.0f}%) of the inputs, the threshold of largest coverage whose selective risk is "
+        f"at most epsilon with probability 1 - delta (delta = {c['delta']:g}). "
+        + " ".join(f"{m.upper()}: {_METHOD_TEXT[m]}." for m in methods)
+        + f" Coverage and test risk are measured on the rest; the violation rate is the share of {c['n_splits']} "
+        "random splits whose test risk exceeded epsilon, which the guarantee keeps at most delta. Threshold, bound, "
         "coverage and test risk are the first split's; entries are ranked by their mean coverage over all splits, "
-        "and the first with any coverage is the gold of its epsilon."
+        "and the first with any coverage is the gold of its epsilon. combo is a score combined from the others, "
+        "fitted on each split's fitting part."
     )
     for stream, info in result["streams"].items():
-        rows = [e for e in result["entries"] if e["stream"] == stream]
-        fields = [f for f in COLUMNS if f != "stream"]
-        if stream == "mixed":
-            fields += ["in_coverage", "ood_accepted"]
-        report.table(
-            [COLUMNS.get(f, _EXTRA.get(f)) for f in fields],
-            leaderboard_rows(result, fields, stream),
-            caption=f"{_STREAM_TEXT[stream]}: {info['inputs']:,} inputs, error rate {info['error_rate']:.4f}",
-        )
-        worst = max(e["violation_rate"] for e in rows)
-        report.paragraph(
-            f"Largest violation rate over these entries: {worst:.3f} (delta {c['delta']:g}).", note=True
-        )
-        if worst > c["delta"]:
-            report.paragraph(
-                f"A rate a little above delta can come from the test half's own sampling noise: the certificate "
-                f"bounds the true selective risk, the check measures it on the inputs a threshold accepts among "
-                f"{rows[0]['n_test']:,} test inputs; with {c['n_splits']} splits the rate itself is uncertain by "
-                f"about {(c['delta'] * (1 - c['delta']) / c['n_splits']) ** 0.5:.3f}. More inputs or splits settle it.",
-                note=True,
-            )
-        notes = sorted({e["note"] for e in rows if e["note"]})
-        for n in notes:
-            report.paragraph(n, note=True)
-        if f"risk_coverage_{stream}" in figures:
-            report.image(
-                out / figures[f"risk_coverage_{stream}"], f"Risk-coverage curves, {_STREAM_TEXT[stream]}"
-            )
+        _stream_section(report, result, stream, info, out)
+    if len(methods) == 2:
+        _methods_section(report, result)
     cal = result.get("calibration")
     if cal:
         report.heading("Calibration of the softmax", level=3)
@@ -111,6 +99,67 @@ def add_gold_section(report: Report, result: dict, out: Path) -> None:
             )
     if result.get("training_size"):
         _training_size_section(report, result, out)
+
+
+def _stream_section(report: Report, result: dict, stream: str, info: dict, out: Path) -> None:
+    """One stream's leaderboard, the verdict of its guarantee in one line, notes, combo's weights, its figure."""
+    rows = [e for e in result["entries"] if e["stream"] == stream]
+    fields = [f for f in COLUMNS if f != "stream"]
+    if stream == "mixed":
+        fields += ["in_coverage", "ood_accepted"]
+    report.table(
+        [COLUMNS.get(f, _EXTRA.get(f)) for f in fields],
+        leaderboard_rows(result, fields, stream),
+        caption=f"{_STREAM_TEXT[stream]}: {info['inputs']:,} inputs, error rate {info['error_rate']:.4f}",
+    )
+    if info.get("guarantee"):
+        report.paragraph(info["guarantee"]["line"], note=not info["guarantee"]["held"])
+    for n in sorted({e["note"] for e in rows if e["note"]}):
+        report.paragraph(n, note=True)
+    if info.get("combo"):
+        combo = info["combo"]
+        report.table(
+            ["entry", "weight (first split)", "mean over splits", "sd over splits"],
+            [
+                [n, combo["weights"][n], combo["weights_mean"][n], combo["weights_std"][n]]
+                for n in combo["features"]
+            ],
+            caption=f"combo on the {stream} stream: logistic weights on each entry's rank log-odds and on the "
+            "weakest of them; "
+            f"equal weights on {combo['equal_weight_splits']} of {combo['splits']} splits "
+            "(too few errors in the fitting part)",
+        )
+    if f"risk_coverage_{stream}" in result["figures"]:
+        report.image(
+            out / result["figures"][f"risk_coverage_{stream}"],
+            f"Risk-coverage curves, {_STREAM_TEXT[stream]}",
+        )
+
+
+def _methods_section(report: Report, result: dict) -> None:
+    """Learn then Test beside SGR: the mean coverage of each entry under both, and the difference."""
+    by = {(e["stream"], e["epsilon"], e["entry"], e["method"]): e for e in result["entries"]}
+    rows = []
+    for (stream, eps, entry, method), e in by.items():
+        if method == "sgr" and (stream, eps, entry, "ltt") in by:
+            ltt = by[(stream, eps, entry, "ltt")]
+            rows.append(
+                [
+                    stream,
+                    eps,
+                    entry,
+                    e["coverage_mean"],
+                    ltt["coverage_mean"],
+                    ltt["coverage_mean"] - e["coverage_mean"],
+                ]
+            )
+    rows.sort(key=lambda r: (r[0], r[1], -r[4]))
+    report.heading("Learn then Test beside SGR", level=3)
+    report.table(
+        ["stream", "epsilon", "entry", "SGR mean coverage", "LTT mean coverage", "LTT - SGR"],
+        rows,
+        caption=f"LTT covers at least as much as SGR in {sum(r[5] >= 0 for r in rows)} of {len(rows)} entries",
+    )
 
 
 def _training_size_section(report: Report, result: dict, out: Path) -> None:
@@ -156,6 +205,53 @@ def _training_size_section(report: Report, result: dict, out: Path) -> None:
             out / result["figures"]["coverage_vs_training"],
             "Certified coverage vs training examples, and the mean coverage score of the test inputs",
         )
+    if ts.get("needed_data"):
+        _needed_data_section(report, ts["needed_data"], result, out)
+
+
+def _needed_data_section(report: Report, needed: dict, result: dict, out: Path) -> None:
+    """The training examples a target certified coverage needs, per detector and epsilon, with the held-out check."""
+    report.heading("The data a guarantee needs", level=3)
+    report.paragraph(
+        f"Certified coverage against training examples m, fitted per detector and epsilon as {needed['formula']} "
+        f"(a power law on the uncovered share with its floor c; trials that certified nothing are left out), "
+        f"with {needed['bootstrap']['samples']} bootstrap draws over the trials. Needed: the m at which the fit "
+        f"reaches a certified coverage of {needed['target']:g}, 'not reachable' where its asymptote 1 - c stays "
+        f"below. Held out: the same fit on keep-fractions <= {needed['held_out_max_fraction']:g}, predicting the "
+        f"larger ones; the miss is in percentage points (target: at most {needed['tolerance_pp']:g})."
+    )
+    if needed.get("note"):
+        report.paragraph(needed["note"], note=True)
+    rows = []
+    for e in needed["entries"]:
+        if e["note"]:
+            rows.append([e["detector"], e["epsilon"], None, e["note"], None])
+            continue
+        n = e["needed"]
+        lo, hi = n["interval"]
+        need = f"{n['n_train']:,.0f} [{_count(lo)}, {_count(hi)}]" if n["reachable"] else "not reachable"
+        held = e["held_out"]
+        rows.append(
+            [e["detector"], e["epsilon"], e["fit"]["asymptotic_coverage"], need, held.get("max_abs_miss_pp")]
+        )
+    report.table(
+        [
+            "detector",
+            "epsilon",
+            "asymptotic coverage 1 - c",
+            f"examples for {needed['target']:g}",
+            "held-out miss (pp)",
+        ],
+        rows,
+    )
+    if "needed_data" in result["figures"]:
+        report.image(
+            out / result["figures"]["needed_data"], "Certified coverage vs training examples, fitted"
+        )
+
+
+def _count(n) -> str:
+    return "open" if n is None else f"{n:,.0f}"
 
 
 def write_report(result: dict, out: Path) -> Path:

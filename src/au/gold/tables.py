@@ -1,6 +1,7 @@
 """The two tables ``au gold`` writes, each with one declared schema checked on every write and read (au.tables).
 
-``splits.parquet``: one row per (stream, entry, epsilon, split) of the split check.
+``splits.parquet``: one row per (stream, entry, method, check, epsilon, split) of the split check and
+of the held-out-population check.
 ``training_size.parquet``: one row per (ablation trial, detector, epsilon).
 """
 
@@ -14,7 +15,9 @@ TRAINING_SIZE_FILE = "training_size.parquet"
 SPLITS_SCHEMA = pa.schema(
     [
         pa.field("stream", pa.string(), nullable=False),  # "in" or "mixed"
-        pa.field("entry", pa.string(), nullable=False),  # detector, or detector@layer
+        pa.field("entry", pa.string(), nullable=False),  # detector, detector@layer, or combo
+        pa.field("method", pa.string(), nullable=False),  # the certificate: "sgr" or "ltt"
+        pa.field("check", pa.string(), nullable=False),  # "split" (cal_fraction) or "population" (held out)
         pa.field("epsilon", pa.float64(), nullable=False),
         pa.field("split", pa.int32(), nullable=False),
         pa.field("certified", pa.bool_(), nullable=False),

@@ -3,7 +3,8 @@
 Each trial of an ``au ablate`` sweep is a model trained on a known subset of the training split.
 For every trial this fits the chosen detectors on that model's own training subset (so a density
 measures coverage by the data *that* model saw), scores the test inputs, certifies each
-``epsilon`` on random calibration/test splits exactly as the leaderboard does, and records the
+``epsilon`` on random calibration/test splits as the leaderboard does (with its certificate;
+Learn then Test when the leaderboard shows both), and records the
 mean certified coverage and the mean score of the test inputs (for ``parzen_lsh`` a
 log-density). Plotted against the number of training examples, it shows the per-input side of
 the PAC relation: how much of the input space a model can answer on, with a guarantee, as its
@@ -23,7 +24,7 @@ from au.detectors.registry import detector_class
 from au.errors import AUError
 from au.gold.config import TrainingSizeOptions
 from au.guarantees.selective import aurc
-from au.guarantees.splits import random_splits, split_check
+from au.guarantees.splits import fit_parts, random_splits, split_check
 from au.score.config import ScoreConfig
 from au.score.score_job import read_scores, score_run
 from au.train.rundir import load_run, read_manifest
@@ -62,6 +63,11 @@ def _load_trial(path: Path, factory):
     return load_run(path, model=factory(tuple(m["input_shape"]), m["num_classes"], m["config"]["seed"]))
 
 
+def training_size_method(config) -> str:
+    """The certificate of the sweep's models: the leaderboard's (Learn then Test when it shows both)."""
+    return "sgr" if config.method == "sgr" else "ltt"
+
+
 def coverage_vs_training(
     sweep: Path,
     out: Path,
@@ -94,6 +100,7 @@ def coverage_vs_training(
     if train is None or test is None:
         train, test = data.load_train_test(spec)
     rows = []
+    method = training_size_method(config)
     for k, t in enumerate(trials, 1):
         progress.note(
             f"[gold] trial model {k}/{len(trials)}: {t['run_dir']} ({t['n_train']:,} training examples)"
@@ -104,10 +111,13 @@ def coverage_vs_training(
         keep = label != NO_LABEL
         errors = ~table.column("correct").to_numpy(zero_copy_only=False)[keep]
         splits = random_splits(int(keep.sum()), config.n_splits, config.cal_fraction, config.seed)
+        fit = fit_parts(splits, config.fit_fraction, config.seed) if method == "ltt" else None
         for name in options.detectors:
             s = table.column(name).to_numpy()[keep]
             area = aurc(s, errors)
-            for check in split_check(s, errors, config.epsilons, config.delta, splits):
+            for check in split_check(
+                s, errors, config.epsilons, config.delta, splits, method=method, fit=fit
+            ):
                 rows.append(
                     {
                         "run_dir": t["run_dir"],

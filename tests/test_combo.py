@@ -1,0 +1,72 @@
+"""The combined score ``combo``: fitted on a fitting part only, rank-based, at least as good as its parts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from au.errors import AUError
+from au.gold.combo import check_combination, fit_combination, per_split_scores
+from au.guarantees import random_splits, split_check
+from au.guarantees.splits import fit_parts
+
+
+def _stream(n: int, rng):
+    """A mixed stream: 40% OOD inputs (caught by score a), 3% of the rest misclassified (caught by score b).
+
+    Each score knows one kind of error well and the other barely; an error is either kind.
+    """
+    ood = rng.random(n) < 0.4
+    wrong = ~ood & (rng.random(n) < 0.03)
+    a = rng.normal(size=n) - 4.0 * ood  # an OOD detector, blind to misclassification
+    b = np.exp(rng.normal(size=n) - 4.0 * wrong - 0.5 * ood)  # a confidence, on its own (skewed) scale
+    return np.stack([a, b], axis=1), ood | wrong
+
+
+def test_combo_certifies_more_than_either_score_alone():
+    rng = np.random.default_rng(0)
+    scores, errors = _stream(6000, rng)
+    splits = random_splits(6000, 20, 0.5, seed=0)
+    fit = fit_parts(splits, 0.2, seed=0)
+    combined, fits = per_split_scores(("a", "b"), scores, errors, fit)
+    coverage = {
+        name: split_check(s, errors, [0.02], 0.05, splits, method="ltt", fit=fit)[0].coverage.mean()
+        for name, s in (("a", scores[:, 0]), ("b", scores[:, 1]), ("combo", combined))
+    }
+    assert coverage["combo"] > max(coverage["a"], coverage["b"]) + 0.05, coverage
+    # both scores point the right way; the OOD score and the weaker of the two ranks carry the combination
+    assert all(f.fitted and (f.directions == 1).all() for f in fits)
+    mean = np.mean([f.weights for f in fits], axis=0)
+    assert mean[0] > 0 and mean[2] > 0, mean
+
+
+def test_combo_uses_ranks_so_a_monotone_rescaling_changes_nothing():
+    rng = np.random.default_rng(1)
+    scores, errors = _stream(2000, rng)
+    rescaled = scores.copy()
+    rescaled[:, 1] = np.log(rescaled[:, 1]) * 1000.0  # same order, another scale
+    a = fit_combination(("a", "b"), scores[:500], errors[:500])
+    b = fit_combination(("a", "b"), rescaled[:500], errors[:500])
+    np.testing.assert_allclose(a.score(scores), b.score(rescaled), rtol=1e-9)
+    np.testing.assert_allclose(a.weights, b.weights, rtol=1e-9)
+
+
+def test_too_few_errors_to_fit_gives_equal_weights_and_says_so():
+    rng = np.random.default_rng(2)
+    scores = rng.normal(size=(300, 3))
+    errors = np.zeros(300, dtype=bool)
+    errors[:3] = True  # fewer than MIN_CLASS errors
+    c = fit_combination(("x", "y", "z"), scores, errors)
+    assert (
+        not c.fitted and np.allclose(c.weights, [1 / 3, 1 / 3, 1 / 3, 0]) and c.as_dict()["fitted"] is False
+    )
+
+
+def test_combo_needs_two_known_entries():
+    assert check_combination(("all",), ["msp", "knn@fc1"]) == ("msp", "knn@fc1")
+    with pytest.raises(AUError, match="--combo combines at least two detectors' scores, got 1"):
+        check_combination(("all",), ["msp"])
+    with pytest.raises(AUError, match="--combo combines at least two detectors' scores, got 1"):
+        check_combination(("msp", "msp"), ["msp", "knn@fc1"])
+    with pytest.raises(AUError, match="--combo: no entry 'knn' in the scores; they hold: msp, knn@fc1"):
+        check_combination(("msp", "knn"), ["msp", "knn@fc1"])
