@@ -9,7 +9,7 @@ from au.score.config import DEFAULT_OOD
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Settings of the demo; the defaults are the full demo (about 7.5 minutes on 2 cores)."""
+    """Settings of the demo; the defaults are the full demo (under 10 minutes on 2 cores)."""
 
     model: str = "mnist-cnn"
     data: str = "mnist"

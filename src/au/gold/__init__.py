@@ -4,8 +4,9 @@
 >>> gold_run(["scores/"], "gold/", GoldConfig(epsilons=(0.01, 0.02), delta=0.05, mixed=("all",)))
 
 Modules: ``config``, ``scored`` (reading scores directories), ``leaderboard`` (entries and ranks),
-``training_size`` (coverage along an ablation sweep), ``tables``, ``plots``, ``report``, and
-``gold_job`` (the job). The mathematics is :mod:`au.guarantees`.
+``combo`` (the combined score), ``training_size`` (coverage along an ablation sweep),
+``needed_data`` (the training data a certified coverage needs), ``tables``, ``plots``, ``report``,
+and ``gold_job`` (the job). The mathematics is :mod:`au.guarantees`.
 """
 
 import lazy_loader
@@ -16,6 +17,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "config": ["GoldConfig", "TrainingSizeOptions"],
         "gold_job": ["LEADERBOARD", "gold_run", "read_leaderboard"],
         "report": ["add_gold_section"],
+        "needed_data": ["needed_data"],
         "training_size": ["coverage_vs_training"],
     },
 )

@@ -133,6 +133,10 @@ def _means(rows: list[dict], n: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, 
 _FIT, _HELD, _TARGET = "#b8860b", "#2a6fb0", "#c0392b"
 
 
+MAX_EXTRAPOLATION = 100
+"""The needed-data figure's axis ends this many times beyond the largest training set of the sweep."""
+
+
 def needed_data_figure(
     result_or_rows, *, epsilon: float | None = None, detector: str | None = None, **options
 ):
@@ -176,6 +180,9 @@ def needed_data_figure(
         ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel("certified coverage")
+    trained = [t["n_train"] for e in panels for t in e["trials"]]
+    if trained:  # a needed m far beyond the sweep stays in its panel's text, not on a stretched axis
+        axes[0, 0].set_xlim(min(trained) / 2, max(trained) * MAX_EXTRAPOLATION)
     handles, labels = _legend_items(axes)
     head = f"{detector}: " if detector is not None else ""
     fig.suptitle(

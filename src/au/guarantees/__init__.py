@@ -3,8 +3,8 @@
 >>> from au.guarantees import sgr, aurc
 >>> cert = sgr(scores, errors, epsilon=0.01, delta=0.05)   # accept scores >= cert.threshold
 
-Modules: :mod:`~au.guarantees.bounds` (Clopper-Pearson), :mod:`~au.guarantees.selective`
-(risk-coverage, AURC, SGR), :mod:`~au.guarantees.splits` (the empirical split check),
+Modules: :mod:`~au.guarantees.bounds` (Clopper-Pearson, binomial p-values),
+:mod:`~au.guarantees.selective` (risk-coverage, AURC, SGR), :mod:`~au.guarantees.ltt` (Learn then Test), :mod:`~au.guarantees.splits` (the empirical split check),
 :mod:`~au.guarantees.calibration` (ECE, temperature scaling). The ``au gold`` job that applies
 them to scores directories is :mod:`au.gold`.
 """
@@ -14,7 +14,7 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
-        "bounds": ["clopper_pearson_upper"],
+        "bounds": ["binomial_p_value", "clopper_pearson_interval", "clopper_pearson_upper"],
         "calibration": [
             "calibration_summary",
             "expected_calibration_error",
@@ -31,6 +31,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "risk_coverage",
             "sgr",
         ],
-        "splits": ["SplitCheck", "random_splits", "split_check"],
+        "ltt": ["ltt", "ltt_sequence"],
+        "splits": ["SplitCheck", "fit_parts", "random_splits", "split_check"],
     },
 )
