@@ -167,3 +167,13 @@ def test_class_sweep_analysis():
     ]
     assert fits["points"][0]["others_recall_mean"] == pytest.approx(0.99)
     assert fits["class_error_power_law"]["b"] > 0
+
+
+def test_needed_beyond_what_a_float_holds_is_unreachable_not_an_error():
+    from au.curves.power_law import PowerLawFit
+
+    flat = PowerLawFit(a=0.5, b=0.01, e_inf=0.0)  # m = (0.5 / 0.05)^100 = 1e100: still a float
+    assert flat.needed(0.95) == pytest.approx(1e100, rel=1e-6)
+    flatter = PowerLawFit(a=0.5, b=0.001, e_inf=0.0)  # 1e1000 overflows a float
+    assert flatter.needed(0.95) == float("inf")
+    assert PowerLawFit(a=0.5, b=0.5, e_inf=0.0).needed(0.95) == pytest.approx(100.0)

@@ -8,6 +8,7 @@ plot.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,11 +28,16 @@ class PowerLawFit:
         return 1.0 - self.error(m)
 
     def needed(self, target_accuracy: float) -> float:
-        """Training examples for ``target_accuracy``; ``inf`` when the target is at or beyond 1 - e_inf."""
+        """Training examples for ``target_accuracy``; ``inf`` when the target is at or beyond 1 - e_inf.
+
+        Computed in logs: a flat fit (small ``b``) can put the answer beyond what a float holds, and
+        that too is ``inf`` - no amount of data a float can count reaches the target.
+        """
         gap = (1.0 - target_accuracy) - self.e_inf
         if gap <= 0:
             return float("inf")
-        return float((self.a / gap) ** (1.0 / self.b))
+        log_m = (math.log(self.a) - math.log(gap)) / self.b
+        return math.exp(log_m) if log_m < math.log(np.finfo(np.float64).max) else float("inf")
 
 
 def _residuals(theta: np.ndarray, log_m: np.ndarray, log_err: np.ndarray) -> np.ndarray:

@@ -277,13 +277,17 @@ def _needed_block(fit: _CurveFit, points: _Points, s: _Settings) -> dict:
         "unreachable_draws": unreachable,
         "reachable_share": float(1.0 - unreachable / len(boot)) if len(boot) else None,
         "extrapolation_factor": _num(point / points.m.max()),
-        "note": None
-        if reachable
-        else (
-            f"not reachable: the fitted asymptote 1 - c = {1.0 - fit.point.e_inf:.4f} "
-            f"is below the target {s.target:g}"
-        ),
+        "note": None if reachable else _unreachable(fit, s),
     }
+
+
+def _unreachable(fit: _CurveFit, s: _Settings) -> str:
+    asymptote = 1.0 - fit.point.e_inf
+    if asymptote < s.target:
+        return f"not reachable: the fitted asymptote 1 - c = {asymptote:.4f} is below the target {s.target:g}"
+    return (
+        f"not reachable: the fit is too flat to reach {s.target:g} at any training-set size a float can count"
+    )
 
 
 def _band(fit: _CurveFit, points: _Points, needed: float | None, s: _Settings) -> dict:
