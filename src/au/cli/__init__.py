@@ -27,6 +27,8 @@ COMMANDS = {
     "gold": "certified coverage of every coverage score: the gold leaderboard",
     "explain": "attribution maps, unit projections and the low-density backtrace (captum)",
     "perturb": "perturb a layer's activations: accuracy, changed predictions, detector scores",
+    "decode": "decode layer activations back to images; sample the density's regions; invert by optimisation",
+    "boundary": "a confident classifier's generated samples: probabilities, scores, certificates, guided backprop",
     "demo": "run the whole pipeline on MNIST and write report.html",
     "datasets": "list dataset sources and the spec syntax",
     "models": "list registered models and their layers",

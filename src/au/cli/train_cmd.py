@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from au.cli.options import fraction, nonneg_int, positive_float, positive_int, unit_fraction
+from au.generate.confident_config import ConfidentConfig
 from au.train.config import TrainConfig
 
 
@@ -41,7 +42,29 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
         type=unit_fraction,
         help=f"share of the kept data held out for validation, in [0, 1) (default {TrainConfig.val_fraction:g})",
     )
-    p.set_defaults(handler=run)
+    g = p.add_argument_group(
+        "confident classifier (Lee et al. 2018, arXiv 1711.09325)",
+        "train the classifier jointly with a DCGAN whose samples it must find uninformative; the run also holds "
+        "the generator, the discriminator and generated samples (a dataset: generated:RUN)",
+    )
+    g.add_argument("--confident", action="store_true", help="train the confident classifier with its GAN")
+    g.add_argument(
+        "--beta",
+        type=positive_float,
+        help=f"weight of the KL term, > 0 (default {ConfidentConfig.beta:g}; needs --confident)",
+    )
+    g.add_argument(
+        "--gan-steps",
+        type=positive_int,
+        help=f"discriminator and generator updates per classifier step (default {ConfidentConfig.gan_steps}; "
+        "needs --confident)",
+    )
+    g.add_argument(
+        "--samples",
+        type=positive_int,
+        help=f"generated samples written at the end (default {ConfidentConfig.samples}; needs --confident)",
+    )
+    p.set_defaults(handler=run, parser=p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,9 +82,17 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         val_fraction=args.val_fraction,
     )
+    confident = _confident(args)
     train, test = data.load_train_test(args.data)
     model = build_model(args.model, train.input_shape, train.num_classes, seed=args.seed)
-    result = train_run(model, train, test, config, args.out, model_name=args.model, data_spec=args.data)
+    trainer = None
+    if confident is not None:
+        from au.generate.confident import ConfidentTrainer
+
+        trainer = ConfidentTrainer(model, config, confident, train.class_names)
+    result = train_run(
+        model, train, test, config, args.out, model_name=args.model, data_spec=args.data, trainer=trainer
+    )
     m = result.manifest
     print(
         f"{args.out}: test accuracy {m['metrics']['test_accuracy']:.4f} on {m['data']['n_test']:,} images "
@@ -69,3 +100,14 @@ def run(args: argparse.Namespace) -> int:
         f"{m['training']['steps']:,} steps)"
     )
     return 0
+
+
+def _confident(args: argparse.Namespace) -> ConfidentConfig | None:
+    """The confident classifier's settings, or None; its options without --confident are a usage error."""
+    given = {"beta": args.beta, "gan_steps": args.gan_steps, "samples": args.samples}
+    if not args.confident:
+        named = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
+        if named:
+            args.parser.error(f"{named[0]} needs --confident")
+        return None
+    return ConfidentConfig(**{k: v for k, v in given.items() if v is not None})

@@ -11,6 +11,7 @@ from au.data.dataset import ImageDataset
 from au.data.sources.animal_mnist import load_animal_mnist
 from au.data.sources.cifar10 import load_cifar10
 from au.data.sources.digits import load_digits
+from au.data.sources.generated import load_generated
 from au.data.sources.idx import load_fashion_mnist, load_mnist
 from au.data.sources.imagefolder import imagefolder_splits, load_imagefolder
 from au.data.sources.noise import load_noise
@@ -90,6 +91,13 @@ SOURCES: dict[str, Source] = {
             load_imagefolder,
             imagefolder_splits,
             ("size",),
+        ),
+        Source(
+            "generated",
+            "generated:RUN, the samples of a confident classifier's generator (au train --confident; option n)",
+            load_generated,
+            _fixed("all"),
+            ("n",),
         ),
         Source(
             "npz", "npz:PATH with arrays x, y (or x_train, y_train, x_test, y_test)", load_npz, npz_splits

@@ -1,10 +1,12 @@
 """Mid-training state in one safetensors file, so a killed training resumes bit-identically.
 
-The file holds the model's parameters and buffers (``model/...``), Adam's moment tensors
-(``optim/<param index>/<name>``), the torch RNG state (``rng/torch``) and, under early stopping,
-the best weights so far (``best/...``); its metadata holds the
-step reached, the history so far and a key identifying the job. It is replaced atomically, so a
-kill at any moment leaves either the previous state or the new one.
+A training holds one or more networks, each with its optimiser (a classifier alone; a confident
+classifier with its generator and discriminator). For the network named ``name`` the file holds
+its parameters and buffers (``name/...``) and its Adam moment tensors (``name.optim/<param
+index>/<key>``); beside them the torch RNG state (``rng/torch``) and, under early stopping, the best
+classifier weights so far (``best/...``). Its metadata holds the step reached, the history so far
+and a key identifying the job. It is replaced atomically, so a kill at any moment leaves either the
+previous state or the new one.
 """
 
 from __future__ import annotations
@@ -27,15 +29,22 @@ class TrainState:
     best: dict[str, torch.Tensor] | None = None
 
 
-def save_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: TrainState) -> None:
-    tensors = {f"model/{k}": v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+Networks = dict[str, tuple[nn.Module, torch.optim.Optimizer]]
+"""The networks of one training by name, each with its optimiser."""
+
+
+def save_state(path: Path, networks: Networks, state: TrainState) -> None:
+    """Write every network, its optimiser, the RNG and ``state`` to ``path``, atomically."""
+    tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict] = {}
-    for pid, pstate in optimizer.state_dict()["state"].items():
-        for name, value in pstate.items():
-            if torch.is_tensor(value):
-                tensors[f"optim/{pid}/{name}"] = value.detach().contiguous().clone()
-            else:
-                scalars.setdefault(str(pid), {})[name] = value
+    for net, (module, optimizer) in networks.items():
+        tensors |= {f"{net}/{k}": v.detach().contiguous().clone() for k, v in module.state_dict().items()}
+        for pid, pstate in optimizer.state_dict()["state"].items():
+            for name, value in pstate.items():
+                if torch.is_tensor(value):
+                    tensors[f"{net}.optim/{pid}/{name}"] = value.detach().contiguous().clone()
+                else:
+                    scalars.setdefault(f"{net}.optim/{pid}", {})[name] = value
     tensors["rng/torch"] = torch.get_rng_state()
     for k, v in (state.best or {}).items():
         tensors[f"best/{k}"] = v.contiguous()
@@ -51,10 +60,9 @@ def save_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, s
     tmp.replace(path)
 
 
-def load_state(
-    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, job_key: str
-) -> TrainState | None:
-    """Restore model, optimizer and RNG from ``path``; ``None`` when there is no usable state for this job."""
+def load_state(path: Path, networks: Networks, job_key: str) -> TrainState | None:
+    """Restore the networks, their optimisers and the RNG from ``path``; ``None`` when there is no usable
+    state for this job."""
     path = Path(path)
     if not path.is_file():
         return None
@@ -68,18 +76,25 @@ def load_state(
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError):
         return None  # a damaged state file is ignored: training restarts from the beginning
-    model.load_state_dict({k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")})
     scalars = json.loads(meta.get("optim_scalars", "{}"))
-    optim_state: dict[int, dict] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim/"):
-            _, pid, name = key.split("/", 2)
+    for net, (module, optimizer) in networks.items():
+        module.load_state_dict(_under(tensors, f"{net}/"))
+        optim_state: dict[int, dict] = {}
+        for key, value in _under(tensors, f"{net}.optim/").items():
+            pid, name = key.split("/", 1)
             optim_state.setdefault(int(pid), {})[name] = value
-    for pid, values in scalars.items():
-        optim_state.setdefault(int(pid), {}).update(values)
-    optimizer.load_state_dict({"state": optim_state, "param_groups": optimizer.state_dict()["param_groups"]})
+        for key, values in scalars.items():
+            if key.startswith(f"{net}.optim/"):
+                optim_state.setdefault(int(key.rsplit("/", 1)[1]), {}).update(values)
+        groups = optimizer.state_dict()["param_groups"]
+        optimizer.load_state_dict({"state": optim_state, "param_groups": groups})
     torch.set_rng_state(tensors["rng/torch"])
-    best = {k[len("best/") :]: v for k, v in tensors.items() if k.startswith("best/")}
+    best = _under(tensors, "best/")
     return TrainState(
         step=int(meta["step"]), history=json.loads(meta["history"]), job_key=job_key, best=best or None
     )
+
+
+def _under(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors whose keys start with ``prefix``, keyed by the rest."""
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}

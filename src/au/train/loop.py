@@ -1,4 +1,5 @@
-"""The training loop: Adam on cross-entropy, seeded batch order, resumable, for any ``nn.Module``.
+"""The training loop: Adam on cross-entropy (or a :class:`Trainer`'s own step), seeded batch order,
+resumable, for any ``nn.Module``.
 
 Batches are drawn from the uint8 images and converted to float one batch at a time, so memory
 does not grow with the dataset. Epoch ``e``'s batch order is a permutation seeded by
@@ -23,7 +24,7 @@ from au import progress
 from au.data.dataset import ImageDataset, to_tensor
 from au.errors import AUError
 from au.models.layers import check_model_input
-from au.train.checkpoint import TrainState, load_state, save_state
+from au.train.checkpoint import Networks, TrainState, load_state, save_state
 from au.train.config import TrainConfig
 from au.train.evaluation import evaluate
 
@@ -50,6 +51,45 @@ class FitResult:
     resumed_from_step: int
 
 
+class Trainer:
+    """What one optimiser step does: Adam on the cross-entropy of a batch (plain training).
+
+    A training that adds networks or losses (the confident classifier of :mod:`au.generate`)
+    subclasses it: :meth:`networks` names every network with its optimiser (all are checkpointed),
+    :meth:`step` makes one step, ``losses`` names the extra running losses it adds to ``run`` (summed
+    over examples, like ``loss``), which the history averages at each validation point, and
+    :meth:`identity` is what it adds to the job's identity.
+    """
+
+    losses: tuple[str, ...] = ()
+
+    def __init__(self, model: nn.Module, config: TrainConfig) -> None:
+        self.model = model
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    def networks(self) -> Networks:
+        return {"model": (self.model, self.optimizer)}
+
+    def identity(self) -> dict:
+        return {}
+
+    def write(self, out: Path, history: dict) -> tuple[tuple[str, ...], dict]:
+        """Write what the training made beside the classifier into ``out``; return (the files, what the
+        manifest records of them)."""
+        return (), {}
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, lr: float, run: dict) -> tuple[float, torch.Tensor]:
+        """One step on images ``x`` (B, C, H, W) and labels ``y`` (B,); returns (loss, logits (B, K) detached)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        logits = self.model(x)
+        loss = F.cross_entropy(logits, y)
+        loss.backward()
+        self.optimizer.step()
+        return loss.item(), logits.detach()
+
+
 def planned_steps(n_train: int, config: TrainConfig) -> tuple[int, int]:
     """(steps per epoch, total steps) for ``n_train`` examples under ``config``."""
     per_epoch = math.ceil(n_train / config.batch_size)
@@ -71,12 +111,12 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-def _new_history() -> dict:
+def _new_history(losses: tuple[str, ...]) -> dict:
     keys = ("epoch", "step", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
     return {
-        **{k: [] for k in keys},
+        **{k: [] for k in (*keys, *losses)},
         "step_loss": [],
-        "_run": {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0},
+        "_run": {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0, **{k: 0.0 for k in losses}},
         "_stop": {"best_accuracy": None, "best_step": 0, "bad": 0, "stopped": None},
     }
 
@@ -92,6 +132,7 @@ def fit(
     checkpoint_seconds: float = 60.0,
     show_progress: bool = True,
     on_eval: Callable[[dict], None] | None = None,
+    trainer: Trainer | None = None,
 ) -> FitResult:
     """Train ``model`` in place on ``train`` with Adam and cross-entropy.
 
@@ -112,21 +153,28 @@ def fit(
         to resume from one written for the same ``job_key``.
     on_eval : callable, optional
         Called with the newest history entry at each validation point.
+    trainer : Trainer, optional
+        What a step does (default: :class:`Trainer`, Adam on cross-entropy); its extra losses join
+        the history.
     """
     _check_training_data(model, train)
     per_epoch, total = planned_steps(len(train), config)
     early = config.patience is not None and val is not None and len(val) > 0
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    trainer = trainer or Trainer(model, config)
+    if trainer.model is not model:
+        raise ValueError("fit: the trainer must train the model passed to fit")
     saver = _Checkpoints(Path(state_dir) / STATE_FILE if state_dir is not None else None, checkpoint_seconds)
     was_training = model.training
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        state = saver.restore(model, optimizer, job_key) or TrainState(0, _new_history(), job_key, None)
+        fresh = TrainState(0, _new_history(trainer.losses), job_key, None)
+        state = saver.restore(trainer.networks(), job_key) or fresh
         start_step = state.step
-        model.train()
+        for net, _ in trainer.networks().values():
+            net.train()
         with progress.bar(total, "train", "step", enabled=show_progress, initial=state.step) as pbar:
-            loop = _Loop(model, optimizer, train, val, config, per_epoch, total, early)
+            loop = _Loop(trainer, train, val, config, per_epoch, total, early)
             loop.run(state, saver, pbar, on_eval)
     stop = state.history["_stop"]
     if early and state.best is not None and stop["best_step"] != state.step:
@@ -167,25 +215,31 @@ class _Checkpoints:
     def __init__(self, path: Path | None, seconds: float) -> None:
         self.path, self.seconds, self.last = path, seconds, time.monotonic()
 
-    def restore(self, model: nn.Module, optimizer, job_key: str) -> TrainState | None:
-        return load_state(self.path, model, optimizer, job_key) if self.path is not None else None
+    def restore(self, networks: Networks, job_key: str) -> TrainState | None:
+        return load_state(self.path, networks, job_key) if self.path is not None else None
 
     def due(self) -> bool:
         return self.path is not None and time.monotonic() - self.last > self.seconds
 
-    def save(self, model: nn.Module, optimizer, state: TrainState) -> None:
+    def save(self, networks: Networks, state: TrainState) -> None:
         if self.path is not None:
-            save_state(self.path, model, optimizer, state)
+            save_state(self.path, networks, state)
             self.last = time.monotonic()
 
 
 class _Loop:
-    """The steps of one fit: seeded batches, Adam on cross-entropy, validation points, early stopping."""
+    """The steps of one fit: seeded batches, the trainer's step, validation points, early stopping."""
 
     def __init__(
-        self, model, optimizer, train: ImageDataset, val, config: TrainConfig, per_epoch, total, early
+        self, trainer: Trainer, train: ImageDataset, val, config: TrainConfig, per_epoch, total, early
     ):
-        self.model, self.optimizer, self.train, self.val, self.config = model, optimizer, train, val, config
+        self.trainer, self.model, self.train, self.val, self.config = (
+            trainer,
+            trainer.model,
+            train,
+            val,
+            config,
+        )
         self.per_epoch, self.total, self.early = per_epoch, total, early
         self.interval = config.eval_every or per_epoch
         self.images = torch.from_numpy(train.images)  # (N, H, W, C) uint8, shared with the dataset
@@ -198,16 +252,9 @@ class _Loop:
         x = to_tensor(self.images[idx])  # (B, C, H, W) float32
         y = self.labels[idx]  # (B,)
         lr = learning_rate(step, self.total, self.config)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        self.optimizer.zero_grad(set_to_none=True)
-        logits = self.model(x)
-        loss = F.cross_entropy(logits, y)
-        loss.backward()
-        self.optimizer.step()
-        loss_value = loss.item()
+        loss_value, logits = self.trainer.step(x, y, lr, run)
         run["loss"] += loss_value * len(y)
-        run["correct"] += int((logits.detach().argmax(1) == y).sum())
+        run["correct"] += int((logits.argmax(1) == y).sum())
         run["seen"] += len(y)
         return loss_value, lr
 
@@ -227,30 +274,33 @@ class _Loop:
             pbar.update(1)
             if state.step % self.interval == 0 or state.step == self.total:
                 run["seconds"] += time.perf_counter() - tick
-                _validation_point(history, state.step, self.per_epoch, lr, self.model, self.val)
+                _validation_point(history, state.step, self.per_epoch, lr, self.trainer, self.val)
                 if self.early:
                     state.best = _watch(history, state.step, self.model, state.best, self.config.patience)
                 pbar.set_postfix_str(_postfix(history))
                 if on_eval is not None:
                     on_eval({k: v[-1] for k, v in history.items() if isinstance(v, list) and v})
-                saver.save(self.model, self.optimizer, state)
+                saver.save(self.trainer.networks(), state)
                 tick = time.perf_counter()
             elif saver.due():
                 run["seconds"] += time.perf_counter() - tick
-                saver.save(self.model, self.optimizer, state)
+                saver.save(self.trainer.networks(), state)
                 tick = time.perf_counter()
 
 
 def _validation_point(
-    history: dict, step: int, per_epoch: int, lr: float, model: nn.Module, val: ImageDataset | None
+    history: dict, step: int, per_epoch: int, lr: float, trainer: Trainer, val: ImageDataset | None
 ) -> None:
-    run = history["_run"]
+    run, model = history["_run"], trainer.model
     history["epoch"].append(step / per_epoch)
     history["step"].append(step)
     history["train_loss"].append(run["loss"] / max(run["seen"], 1))
     history["train_accuracy"].append(run["correct"] / max(run["seen"], 1))
     history["lr"].append(lr)
     history["seconds"].append(run["seconds"])
+    for key in trainer.losses:
+        history[key].append(run[key] / max(run["seen"], 1))
+        run[key] = 0.0
     if val is not None and len(val):
         ev = evaluate(model, val)
         history["val_loss"].append(ev.loss)

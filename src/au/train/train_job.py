@@ -20,7 +20,7 @@ from au.errors import AUError
 from au.models.weights import model_identity, state_sha256
 from au.train.config import TrainConfig
 from au.train.evaluation import Evaluation, evaluate
-from au.train.loop import STATE_FILE, FitResult, fit
+from au.train.loop import STATE_FILE, FitResult, Trainer, fit
 from au.train.rundir import HISTORY, PER_CLASS, WEIGHTS, load_run, write_run_files
 
 
@@ -36,10 +36,20 @@ class RunResult:
 
 
 def job_identity(
-    model: nn.Module, train: ImageDataset, test: ImageDataset, config: TrainConfig, model_name: str
+    model: nn.Module,
+    train: ImageDataset,
+    test: ImageDataset,
+    config: TrainConfig,
+    model_name: str,
+    trainer: Trainer | None = None,
 ) -> dict:
-    """Everything that determines a run's result; two jobs with equal identities give equal weights."""
+    """Everything that determines a run's result; two jobs with equal identities give equal weights.
+
+    A trainer with an identity of its own (the confident classifier's GAN) adds it under ``trainer``.
+    """
+    extra = trainer.identity() if trainer is not None else {}
     return {
+        **({"trainer": extra} if extra else {}),
         "model": model_name,
         "model_identity": model_identity(model),
         "initial_weights_sha256": state_sha256(model),
@@ -59,6 +69,7 @@ def train_run(
     model_name: str | None = None,
     data_spec: str | None = None,
     show_progress: bool = True,
+    trainer: Trainer | None = None,
 ) -> RunResult:
     """Train ``model`` on a keep-fraction of ``train_split``, test it on ``test_split``, write a run directory.
 
@@ -75,6 +86,9 @@ def train_run(
         Registry name (recorded so ``load_run`` can rebuild the model); defaults to the class path.
     data_spec : str, optional
         The dataset spec, recorded in the manifest; defaults to ``train_split.name``.
+    trainer : Trainer, optional
+        What each step does, for trainings beyond Adam on cross-entropy (e.g. the confident classifier
+        of :class:`au.generate.ConfidentTrainer`); its identity joins the job's, its files the run's.
     """
     model_name = model_name or getattr(model, "au_name", None) or model_identity(model)["au.model"]
     data_spec = data_spec or train_split.name
@@ -85,7 +99,8 @@ def train_run(
     subset = keep_subset(
         train_split.labels, config.keep, config.seed, config.val_fraction, dict(config.class_keep) or None
     )
-    identity = job_identity(model, train_split, test_split, config, model_name)
+    trainer = trainer or Trainer(model, config)
+    identity = job_identity(model, train_split, test_split, config, model_name, trainer)
     claim = jobs.claim(jobs.Job("train", out, identity, f"run of {model_name} on {data_spec}"))
     if claim.done:
         progress.note(f"{out}: this run is already complete; nothing to do")
@@ -95,14 +110,9 @@ def train_run(
     val = train_split.subset(subset.val, "val")
     started = time.perf_counter()
     fitted = fit(
-        model,
-        train,
-        config,
-        val if len(val) else None,
-        state_dir=claim.out,
-        job_key=claim.job.key,
-        show_progress=show_progress,
-    )
+        model, train, config, val if len(val) else None, state_dir=claim.out, job_key=claim.job.key,
+        show_progress=show_progress, trainer=trainer,
+    )  # fmt: skip
     test_eval = evaluate(model, test_split, show=show_progress)
     train_eval = evaluate(model, train, show=show_progress)
     wall = time.perf_counter() - started
@@ -110,6 +120,7 @@ def train_run(
     weights_sha = write_run_files(
         claim.out, model, test_eval.per_class_rows(test_split.class_names), fitted.history
     )
+    extra_files, extra_record = trainer.write(claim.out, fitted.history)
     record = {
         "model": model_name,
         "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
@@ -121,8 +132,10 @@ def train_run(
         "training": _training_record(fitted, wall),
         "metrics": _metrics(fitted, test_eval, train_eval),
         "weights": {"file": WEIGHTS, "sha256": weights_sha},
+        **extra_record,
     }
-    manifest = claim.finish(record, outputs=(WEIGHTS, PER_CLASS, HISTORY), scratch=(STATE_FILE,))
+    outputs = (WEIGHTS, PER_CLASS, HISTORY, *extra_files)
+    manifest = claim.finish(record, outputs=outputs, scratch=(STATE_FILE,))
     model.eval()
     return RunResult(claim.out, manifest, model, test_eval, skipped=False)
 
