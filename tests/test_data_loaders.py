@@ -332,3 +332,73 @@ def test_to_tensor_layout():
     t = data.to_tensor(x)
     assert t.shape == (2, 3, 3, 4) and t.dtype.is_floating_point
     assert float(t[1, 2, 0, 1]) == pytest.approx(x[1, 0, 1, 2] / 255.0)
+
+
+# ---------------------------------------------------------------- options every spec takes (au.data.transform)
+
+
+def _npz(tmp_path: Path, shape=(6, 6, 3), n: int = 40, classes: int = 4) -> str:
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(n, *shape), dtype=np.uint8)
+    y = np.arange(n) % classes
+    names = np.array([f"k{i}" for i in range(classes)])
+    np.savez(tmp_path / "d.npz", x=x, y=y, class_names=names)
+    return f"npz:{tmp_path / 'd.npz'}"
+
+
+def test_size_and_channels_make_colour_and_grey_versions_of_any_set(tmp_path):
+    spec = _npz(tmp_path)
+    plain = data.load(spec, "all")
+    grey = data.load(f"{spec}:channels=1:size=12x10", "all")
+    assert grey.images.shape == (40, 12, 10, 1) and grey.name.endswith("size=12x10")
+    luma = plain.images.astype(float) @ [0.299, 0.587, 0.114]  # ITU-R 601, as PIL's "L"
+    same = data.load(f"{spec}:channels=1", "all").images[..., 0]
+    assert np.abs(same - luma).max() <= 0.5 + 1e-9
+    unchanged = data.load(f"{spec}:channels=1:size=6x6", "all")
+    np.testing.assert_array_equal(unchanged.images[..., 0], same)  # resizing to the same size changes nothing
+    np.savez(tmp_path / "g.npz", x=same, y=plain.labels)
+    up = data.load(f"npz:{tmp_path / 'g.npz'}:channels=3:size=12x12", "all")
+    assert up.images.shape == (40, 12, 12, 3)
+    np.testing.assert_array_equal(up.images[..., 0], up.images[..., 2])  # grey repeated over the channels
+    with pytest.raises(AUError, match="channels must be 1 or 3"):
+        data.load(f"{spec}:channels=2", "all")
+
+
+def test_classes_keep_and_relabel_in_the_order_given(tmp_path):
+    spec = _npz(tmp_path)
+    plain = data.load(spec, "all")
+    kept = data.load(f"{spec}:classes=2,k0", "all")
+    assert kept.class_names == ("k2", "k0") and len(kept) == 20
+    assert np.array_equal(kept.labels, np.where(plain.labels[plain.labels % 2 == 0] == 2, 0, 1))
+    assert set(kept.ids) == set(plain.ids[np.isin(plain.labels, [0, 2])])
+    ranged = data.load(f"{spec}:classes=1-3", "all")
+    assert ranged.class_names == ("k1", "k2", "k3") and sorted(set(ranged.labels)) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("classes", ["0-4", "k9", "1,1"])
+def test_an_unknown_class_is_one_line_naming_the_file(tmp_path, classes):
+    spec = _npz(tmp_path)
+    with pytest.raises(AUError) as e:
+        data.load(f"{spec}:classes={classes}", "all")
+    assert str(tmp_path / "d.npz") in str(e.value) and "\n" not in str(e.value)
+
+
+def test_photo_patches_are_seeded_colour_crops():
+    a = data.load("photo-patches:n=20:seed=1", "all")
+    b = data.load("photo-patches:n=20:seed=1", "all")
+    assert a.images.shape == (20, 32, 32, 3) and not a.has_labels
+    np.testing.assert_array_equal(a.images, b.images)
+    assert not np.array_equal(a.images, data.load("photo-patches:n=20:seed=2", "all").images)
+    assert a.images.std() > 20  # real photographs, not flat fields
+    assert data.load("photo-patches:n=3:size=28x28:channels=1", "all").images.shape == (3, 28, 28, 1)
+
+
+@pytest.mark.skipif(not SHARED_CIFAR.exists(), reason="CIFAR-10 Parquet copy not available")
+def test_cifar10_open_set_split_and_grey_for_mnist_models():
+    spec = f"cifar10:{SHARED_CIFAR}"
+    known = data.load(f"{spec}:classes=0-5", "test")
+    unknown = data.load(f"{spec}:classes=6-9", "test")
+    assert len(known) == 6000 and len(unknown) == 4000 and not set(known.ids) & set(unknown.ids)
+    assert known.class_names == ("airplane", "automobile", "bird", "cat", "deer", "dog")
+    grey = data.load(f"{spec}:channels=1:size=28x28", "test")
+    assert grey.images.shape == (10000, 28, 28, 1)

@@ -17,6 +17,7 @@ from au.cli import main
 from au.data import to_tensor
 from au.errors import AUError
 from au.generate.decode_config import KINDS, DecodeConfig
+from browser import CHROMIUM, render
 from conftest import blob_images, make_dataset, tiny_net
 
 LAYERS = ("flatten", "conv1")
@@ -69,6 +70,14 @@ def setup(tmp_path_factory):
         "config": decode_config,
         "manifest": manifest,
     }
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+def test_report_as_a_reader_sees_it(setup):
+    """Every grid loads and nothing is wider than the page (the tables scroll in their own boxes)."""
+    seen = render(setup["root"] / "out" / "report.html")
+    assert seen["images"] >= 3 * len(LAYERS) and seen["broken"] == 0, seen
+    assert seen["page_width"] <= seen["window_width"] and not seen["wide"], seen
 
 
 def _layer(setup, name: str) -> dict:

@@ -218,3 +218,51 @@ def test_early_stopping_resumes_bit_identically(blobs, tmp_path):
     assert resumed.manifest["training"]["resumed_from_step"] == 6  # the checkpoint before the kill
     assert resumed.manifest["weights"]["sha256"] == whole.manifest["weights"]["sha256"]
     assert resumed.manifest["training"]["best_step"] == whole.manifest["training"]["best_step"]
+
+
+def test_crop_flip_moves_whole_images_and_is_seeded_per_step():
+    from au.train.augment import augment, crop_flip, step_generator
+
+    x = torch.rand(16, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    out = crop_flip(x, step_generator(0, 5))
+    assert out.shape == x.shape
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
+    for i in range(len(x)):  # each output is one window of the padded image, flipped or not
+        windows = [padded[i, :, dy : dy + 8, dx : dx + 8] for dy in range(9) for dx in range(9)]
+        assert any(torch.equal(out[i], w) or torch.equal(out[i], w.flip(-1)) for w in windows)
+    assert torch.equal(augment(x, "crop-flip", 0, 5), out)
+    assert not torch.equal(augment(x, "crop-flip", 0, 6), out) and not torch.equal(
+        augment(x, "crop-flip", 1, 5), out
+    )
+    assert augment(x, "none", 0, 5) is x
+
+
+def test_augmented_training_resumes_bit_identically_and_is_recorded(blobs, tmp_path):
+    train, test = blobs
+    config = CONFIG.updated(augment="crop-flip")
+    whole = train_run(tiny_net(0), train, test, config, tmp_path / "whole", show_progress=False)
+    plain = train_run(tiny_net(0), train, test, CONFIG, tmp_path / "plain", show_progress=False)
+    assert whole.manifest["config"]["augment"] == "crop-flip" and "augment" not in plain.manifest["config"]
+    assert whole.manifest["weights"]["sha256"] != plain.manifest["weights"]["sha256"]
+    import au.train.train_job as run_module
+
+    real_fit = run_module.fit
+
+    def killed_fit(*args, **kwargs):
+        kwargs["checkpoint_seconds"] = 0.0
+
+        def die(_entry):
+            raise KeyboardInterrupt
+
+        kwargs["on_eval"] = die
+        return real_fit(*args, **kwargs)
+
+    run_module.fit = killed_fit
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_run(tiny_net(0), train, test, config, tmp_path / "cut", show_progress=False)
+    finally:
+        run_module.fit = real_fit
+    resumed = train_run(tiny_net(0), train, test, config, tmp_path / "cut", show_progress=False)
+    assert resumed.manifest["training"]["resumed_from_step"] > 0
+    assert resumed.manifest["weights"]["sha256"] == whole.manifest["weights"]["sha256"]

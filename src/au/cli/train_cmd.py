@@ -7,6 +7,7 @@ from pathlib import Path
 
 from au.cli.options import fraction, nonneg_int, positive_float, positive_int, unit_fraction
 from au.generate.confident_config import ConfidentConfig
+from au.train.augment import AUGMENTATIONS
 from au.train.config import TrainConfig
 
 
@@ -41,6 +42,12 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
         "--val-fraction",
         type=unit_fraction,
         help=f"share of the kept data held out for validation, in [0, 1) (default {TrainConfig.val_fraction:g})",
+    )
+    p.add_argument(
+        "--augment",
+        choices=AUGMENTATIONS,
+        help="training-time augmentation: crop-flip = random crops of the 4-pixel padded image and horizontal "
+        "flips (default: the model's own; none for mnist-cnn, crop-flip for alexnet-cifar)",
     )
     g = p.add_argument_group(
         "confident classifier (Lee et al. 2018, arXiv 1711.09325)",
@@ -81,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         lr=args.lr,
         val_fraction=args.val_fraction,
+        augment=args.augment,
     )
     confident = _confident(args)
     train, test = data.load_train_test(args.data)

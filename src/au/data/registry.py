@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from au.data import transform
 from au.data.dataset import ImageDataset
 from au.data.sources.animal_mnist import load_animal_mnist
 from au.data.sources.cifar10 import load_cifar10
@@ -17,6 +18,7 @@ from au.data.sources.imagefolder import imagefolder_splits, load_imagefolder
 from au.data.sources.noise import load_noise
 from au.data.sources.npz import load_npz, npz_splits
 from au.data.sources.parquet import load_parquet, parquet_splits
+from au.data.sources.photos import load_photo_patches
 from au.data.spec import DataSpec, parse_spec
 from au.data.subsets import stratified_split
 from au.errors import AUError
@@ -80,6 +82,13 @@ SOURCES: dict[str, Source] = {
             ("n", "shape", "seed"),
         ),
         Source(
+            "photo-patches",
+            "random crops of scikit-image's bundled colour photographs (options n, crop, seed; size=32x32)",
+            load_photo_patches,
+            _fixed("all"),
+            ("n", "crop", "seed"),
+        ),
+        Source(
             "cifar10",
             "CIFAR-10 50k/10k: cifar10:DIR (cifar-10-batches-py) or cifar10:FILE.parquet (image, label, split)",
             load_cifar10,
@@ -114,13 +123,14 @@ SOURCES: dict[str, Source] = {
 
 
 def resolve(spec: str | DataSpec) -> tuple[Source, DataSpec]:
-    """The source a spec names, and the spec parsed with that source's options."""
+    """The source a spec names, and the spec parsed with that source's options and the common ones
+    (:data:`au.data.transform.OPTIONS`)."""
     text = spec.text if isinstance(spec, DataSpec) else spec
     name = parse_spec(text).name
     if name not in SOURCES:
         raise AUError(f"unknown dataset {name!r}; known: {', '.join(SOURCES)} (see 'au datasets')")
     source = SOURCES[name]
-    return source, parse_spec(text, source.options)
+    return source, parse_spec(text, tuple(dict.fromkeys(source.options + transform.OPTIONS)))
 
 
 def splits(spec: str | DataSpec) -> tuple[str, ...]:
@@ -149,7 +159,7 @@ def load(spec: str | DataSpec, split: str = "train") -> ImageDataset:
     available = source.splits(parsed)
     if split == "all" and "all" not in available:
         parts = [source.load(parsed, s) for s in available]
-        return ImageDataset(
+        whole = ImageDataset(
             images=np.concatenate([p.images for p in parts]),
             labels=np.concatenate([p.labels for p in parts]),
             ids=np.concatenate([p.ids for p in parts]),
@@ -157,9 +167,10 @@ def load(spec: str | DataSpec, split: str = "train") -> ImageDataset:
             name=parsed.text,
             split="all",
         )
+        return transform.apply(whole, parsed)
     if split not in available:
         raise AUError(f"dataset {parsed.text!r} has no {split!r} split; it has: {', '.join(available)}")
-    return source.load(parsed, split)
+    return transform.apply(source.load(parsed, split), parsed)
 
 
 TEST_CARVE_FRACTION = 0.2

@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 
 from au.errors import AUError
+from au.train.augment import AUGMENTATIONS
 
 SCHEDULES = ("cosine", "constant")
+ADDED_LATER = {"augment": "none"}
+"""Fields added after runs were first written, with their defaults: left out of :meth:`TrainConfig.to_dict` at
+the default, so the identity (and the manifest) of a run made before them stays what it was."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,9 @@ class TrainConfig:
         trains the full budget.
     class_keep : tuple of (class, fraction) pairs
         Per-class keep-fractions that replace ``keep`` for those classes (class-composition ablation).
+    augment : {"none", "crop-flip"}
+        Training-time augmentation (:mod:`au.train.augment`): random crops of the 4-pixel zero-padded
+        image and horizontal flips, seeded per step.
     """
 
     keep: float = 1.0
@@ -53,6 +60,7 @@ class TrainConfig:
     eval_every: int | None = None
     patience: int | None = None
     class_keep: tuple[tuple[int, float], ...] = ()
+    augment: str = "none"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.keep <= 1.0:
@@ -74,6 +82,8 @@ class TrainConfig:
         if self.patience is not None and self.patience < 1:
             raise AUError(f"patience must be at least 1, got {self.patience}")
         object.__setattr__(self, "class_keep", tuple((int(k), float(f)) for k, f in self.class_keep))
+        if self.augment not in AUGMENTATIONS:
+            raise AUError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got {self.augment!r}")
         if self.schedule not in SCHEDULES:
             raise AUError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
 
@@ -81,7 +91,7 @@ class TrainConfig:
         """JSON-ready: the form written to manifests."""
         values = asdict(self)
         values["class_keep"] = [list(pair) for pair in self.class_keep]
-        return values
+        return {k: v for k, v in values.items() if ADDED_LATER.get(k, object()) != v}
 
     def updated(self, **changes) -> TrainConfig:
         """A copy with ``changes`` applied; ``None`` values are ignored (handy for CLI flags)."""

@@ -24,6 +24,7 @@ from au import progress
 from au.data.dataset import ImageDataset, to_tensor
 from au.errors import AUError
 from au.models.layers import check_model_input
+from au.train.augment import augment
 from au.train.checkpoint import Networks, TrainState, load_state, save_state
 from au.train.config import TrainConfig
 from au.train.evaluation import evaluate
@@ -249,7 +250,7 @@ class _Loop:
         """One optimiser step on batch ``step`` of its epoch's ``order``; returns (loss, learning rate)."""
         b = step % self.per_epoch
         idx = torch.from_numpy(order[b * self.config.batch_size : (b + 1) * self.config.batch_size])
-        x = to_tensor(self.images[idx])  # (B, C, H, W) float32
+        x = augment(to_tensor(self.images[idx]), self.config.augment, self.config.seed, step)  # (B, C, H, W)
         y = self.labels[idx]  # (B,)
         lr = learning_rate(step, self.total, self.config)
         loss_value, logits = self.trainer.step(x, y, lr, run)
