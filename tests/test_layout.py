@@ -27,6 +27,7 @@ ORDER = [
     "ablation",
     "curves",
     "activations",
+    "spaces",
     "ood",
     "detectors",
     "score",

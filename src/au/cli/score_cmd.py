@@ -10,6 +10,7 @@ from au.cli.options import add_engine, check_engine, names, nonneg_int, positive
 from au.detectors.registry import NAMES
 from au.errors import AUError
 from au.score.config import DEFAULT_OOD, ScoreConfig
+from au.spaces.names import NAMES as SPACE_NAMES
 
 
 def register(sub: argparse._SubParsersAction, help_text: str) -> None:
@@ -35,6 +36,12 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
         help=f"'all' (with --engine spark: all that scale out) or comma-separated: {','.join(NAMES)}",
     )
     p.add_argument("--layer", help="feature layer of the feature detectors (default: the penultimate layer)")
+    p.add_argument(
+        "--space",
+        choices=SPACE_NAMES,
+        help="a feature space other than the network's for the feature detectors: raw pixels, HOG, or bags of ORB "
+        "or BRISK descriptors (the model still gives the predictions)",
+    )
     p.add_argument(
         "--acts", type=Path, help="a finished recording of the training split to fit on (au record)"
     )
@@ -86,7 +93,13 @@ def run(args: argparse.Namespace) -> int:
     master = check_engine(
         args,
         {"--test-acts": args.test_acts, "--ood-acts": args.ood_acts},
-        {"--in": args.in_data, "--ood": args.ood, "--val-ood": args.val_ood, "--limit": args.limit},
+        {
+            "--in": args.in_data,
+            "--ood": args.ood,
+            "--val-ood": args.val_ood,
+            "--limit": args.limit,
+            "--space": args.space,
+        },
     )
     if master is not None and (args.acts is None or args.test_acts is None):
         args.parser.error(
@@ -95,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
     config = ScoreConfig(
         detectors=NAMES if args.detectors == "all" else names(args.detectors),
         layer=args.layer,
+        space=args.space,
         limit=args.limit,
         fit_limit=args.fit_limit,
         val_size=args.val_size,

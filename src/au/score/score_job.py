@@ -19,7 +19,6 @@ rest (at most ``fit_limit``). With no OOD sets, only the test split is scored.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -70,19 +69,17 @@ def score_run(
     acts : Path, optional
         A finished recording of ``train`` (``au record --split train``) holding the feature layer.
     """
-    layer = config.layer or penultimate_layer(model)
+    layer = _recorded_layer(model, config)
     _check_inputs(model, layer, train, test, ood, val_ood, config)
     weights = weights_sha256 or state_sha256(model)
-    order = np.random.default_rng(config.seed).permutation(len(train))
-    val_set = train.subset(np.sort(order[: config.val_size]))
-    fit_set = train.subset(np.sort(order[config.val_size :][: config.fit_limit]))
+    val_set, fit_set = _validation_and_fit_sets(train, config)
     model_record = {"name": model_name, "weights_sha256": weights, "run": run_dir}
     identity = {
         "weights_sha256": weights,
         **_data_identity(train, test, ood, val_ood),
         "acts": str(acts) if acts else None,
         "layer": layer,
-        "config": asdict(config),
+        "config": config.to_dict(),
     }
     job = jobs.Job("score", out, identity, f"scoring of {model_name or 'a model'} at {layer}")
     if (done := jobs.finished(job)) is not None:
@@ -101,13 +98,14 @@ def score_run(
             model, fit_set, claim.path("acts", "train"), layer, False, config.batch_size, model_record
         )
     scored = _record_scored_sets(model, test, ood, layer, config, claim, model_record)
+    _into_space(config.space, fitted, scored)
     columns, detectors = _fit_and_score(model, config, fitted, _validation(val_set, val_ood), scored)
 
     write_scores(claim.path(SCORES_FILE), _columns(scored, columns), config.detectors)
     metrics = evaluate(read_scores_table(claim.path(SCORES_FILE)), config.detectors)
     record_ = {
         "model": model_record,
-        "layer": layer,
+        "layer": config.space or layer,
         "in_distribution": {
             "train": train.name,
             "n_fit": len(fitted),
@@ -115,7 +113,7 @@ def score_run(
             "test": test.name,
         },
         "sets": [_set_record(s, claim.out) for s in scored],
-        "config": asdict(config),
+        "config": config.to_dict(),
         "val_ood": val_ood.name if val_ood is not None else None,
         "detectors": {name: {**metrics[name], **detectors[name]} for name in config.detectors},
     }
@@ -143,6 +141,31 @@ def _data_identity(train: ImageDataset, test: ImageDataset, ood: list[ImageDatas
         "ood": [[d.name, d.split, len(d)] for d in ood],
         "val_ood": [val_ood.name, len(val_ood)] if val_ood is not None else None,
     }
+
+
+def _recorded_layer(model: nn.Module, config: ScoreConfig) -> str:
+    """The layer recorded for the feature detectors; only the logits when a feature space replaces it."""
+    return "logits" if config.space else config.layer or penultimate_layer(model)
+
+
+def _validation_and_fit_sets(train: ImageDataset, config: ScoreConfig) -> tuple[ImageDataset, ImageDataset]:
+    """The seeded validation draw of ``config.val_size`` training examples, and at most ``fit_limit`` of the rest."""
+    order = np.random.default_rng(config.seed).permutation(len(train))
+    val_set = train.subset(np.sort(order[: config.val_size]))
+    return val_set, train.subset(np.sort(order[config.val_size :][: config.fit_limit]))
+
+
+def _into_space(name: str | None, fitted: ScoredSet, scored: list[ScoredSet]) -> None:
+    """Every set's features replaced by those of the feature space ``name`` (if any), fitted on the training
+    set's images."""
+    from au.spaces import make_space
+
+    if name is None:
+        return
+    progress.note(f"[score] feature space {name}: fitting on {len(fitted):,} training images")
+    space = make_space(name).fit(fitted.inputs.images)
+    for s in [fitted, *scored]:
+        s.inputs.features = space.transform(s.inputs.images)
 
 
 def _validation(val_set: ImageDataset, val_ood: ImageDataset | None) -> tuple[Inputs | None, Inputs | None]:
