@@ -10,6 +10,7 @@ import numpy as np
 from au.data import transform
 from au.data.dataset import ImageDataset
 from au.data.sources.animal_mnist import load_animal_mnist
+from au.data.sources.boxes import load_boxes
 from au.data.sources.cifar10 import load_cifar10
 from au.data.sources.digits import load_digits
 from au.data.sources.generated import load_generated
@@ -93,6 +94,27 @@ SOURCES: dict[str, Source] = {
             "CIFAR-10 50k/10k: cifar10:DIR (cifar-10-batches-py) or cifar10:FILE.parquet (image, label, split)",
             load_cifar10,
             _fixed("train", "test"),
+        ),
+        Source(
+            "coco",
+            "coco:ANNOTATIONS.json:images=DIR, COCO instances as object crops (options size=64x64, min_area=100)",
+            load_boxes,
+            _fixed("all"),
+            ("images", "min_area"),
+        ),
+        Source(
+            "bdd100k",
+            "bdd100k:LABELS.json:images=DIR, BDD100K boxes as object crops (options size=64x64, min_area=100)",
+            load_boxes,
+            _fixed("all"),
+            ("images", "min_area"),
+        ),
+        Source(
+            "kitti",
+            "kitti:LABEL_DIR:images=DIR, KITTI object labels as crops (options size=64x64, min_area=100)",
+            load_boxes,
+            _fixed("all"),
+            ("images", "min_area"),
         ),
         Source(
             "imagefolder",
