@@ -93,3 +93,30 @@ def run_au(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "au", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600
     )
+
+
+def interrupted(run, *, at_eval: int = 1, checkpoint_seconds: float | None = 0.0) -> None:
+    """Call ``run()`` (a ``train_run``) with training killed (KeyboardInterrupt) at its ``at_eval``-th validation
+    point, checkpointing after every step unless ``checkpoint_seconds`` is None; the kill must happen."""
+    import au.train.train_job as run_module
+
+    real_fit, seen = run_module.fit, {"n": 0}
+
+    def killed_fit(*args, **kwargs):
+        if checkpoint_seconds is not None:
+            kwargs["checkpoint_seconds"] = checkpoint_seconds
+
+        def die(_entry):
+            seen["n"] += 1
+            if seen["n"] == at_eval:
+                raise KeyboardInterrupt
+
+        kwargs["on_eval"] = die
+        return real_fit(*args, **kwargs)
+
+    run_module.fit = killed_fit
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run()
+    finally:
+        run_module.fit = real_fit

@@ -18,7 +18,7 @@ from au.jobs import INCOMPLETE, MANIFEST
 from au.models.layers import eval_mode
 from au.train import TrainConfig, train_run
 from au.train.loop import STATE_FILE
-from conftest import make_dataset, run_au, tiny_net
+from conftest import interrupted, make_dataset, run_au, tiny_net
 
 CONFIG = TrainConfig(epochs=4, batch_size=16, lr=0.01, val_fraction=0.2)
 
@@ -88,25 +88,7 @@ def test_run_holds_three_networks_and_the_losses_per_epoch(blobs, tmp_path):
 
 def test_resume_after_a_kill_is_bit_identical_for_all_three_networks(blobs, tmp_path):
     whole = _confident_run(blobs, tmp_path / "whole", beta=0.3)
-    import au.train.train_job as run_module
-
-    real_fit = run_module.fit
-
-    def killed_fit(*args, **kwargs):
-        kwargs["checkpoint_seconds"] = 0.0
-
-        def die(_entry):
-            raise KeyboardInterrupt  # a kill after the first epoch's checkpoint
-
-        kwargs["on_eval"] = die
-        return real_fit(*args, **kwargs)
-
-    run_module.fit = killed_fit
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            _confident_run(blobs, tmp_path / "cut", beta=0.3)
-    finally:
-        run_module.fit = real_fit
+    interrupted(lambda: _confident_run(blobs, tmp_path / "cut", beta=0.3))
     assert (tmp_path / "cut" / INCOMPLETE).exists() and (tmp_path / "cut" / STATE_FILE).exists()
     resumed = _confident_run(blobs, tmp_path / "cut", beta=0.3)
     assert resumed.manifest["training"]["resumed_from_step"] > 0

@@ -13,7 +13,7 @@ from au.data import ImageDataset
 from au.jobs import INCOMPLETE, MANIFEST
 from au.train import TrainConfig, fit, load_run, train_run
 from au.train.loop import STATE_FILE, learning_rate
-from conftest import make_dataset, tiny_net
+from conftest import interrupted, make_dataset, tiny_net
 
 CONFIG = TrainConfig(epochs=3, batch_size=16, lr=0.01, val_fraction=0.2)
 
@@ -54,28 +54,7 @@ def test_resume_after_interruption_is_bit_identical(blobs, tmp_path):
     train, test = blobs
     whole = train_run(tiny_net(0), train, test, CONFIG, tmp_path / "whole", show_progress=False)
 
-    import au.train.train_job as run_module
-
-    real_fit = run_module.fit
-    calls = {"n": 0}
-
-    def killed_fit(*args, **kwargs):
-        kwargs["checkpoint_seconds"] = 0.0  # checkpoint after every step
-
-        def die(_epoch):
-            calls["n"] += 1
-            raise KeyboardInterrupt  # a kill after the first epoch
-
-        kwargs["on_eval"] = die
-        return real_fit(*args, **kwargs)
-
-    run_module.fit = killed_fit
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            train_run(tiny_net(0), train, test, CONFIG, tmp_path / "cut", show_progress=False)
-    finally:
-        run_module.fit = real_fit
-    assert calls["n"] == 1
+    interrupted(lambda: train_run(tiny_net(0), train, test, CONFIG, tmp_path / "cut", show_progress=False))
     assert (tmp_path / "cut" / INCOMPLETE).exists() and not (tmp_path / "cut" / MANIFEST).exists()
     with pytest.raises(AUError, match="is unfinished .* re-run the same 'au train' command"):
         load_run(tmp_path / "cut")
@@ -194,26 +173,12 @@ def test_early_stopping_resumes_bit_identically(blobs, tmp_path):
     train, test = blobs
     config = CONFIG.updated(epochs=12, lr=0.05, patience=3, eval_every=2, schedule="constant")
     whole = train_run(tiny_net(0), train, test, config, tmp_path / "whole", show_progress=False)
-    import au.train.train_job as run_module
-
-    real_fit = run_module.fit
-    seen = {"n": 0}
-
-    def killed_fit(*args, **kwargs):
-        def die(_entry):
-            seen["n"] += 1
-            if seen["n"] == 4:
-                raise KeyboardInterrupt
-
-        kwargs["on_eval"] = die
-        return real_fit(*args, **kwargs)
-
-    run_module.fit = killed_fit
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            train_run(tiny_net(0), train, test, config, tmp_path / "cut", show_progress=False)
-    finally:
-        run_module.fit = real_fit
+    cut = tmp_path / "cut"
+    interrupted(
+        lambda: train_run(tiny_net(0), train, test, config, cut, show_progress=False),
+        at_eval=4,
+        checkpoint_seconds=None,
+    )
     resumed = train_run(tiny_net(0), train, test, config, tmp_path / "cut", show_progress=False)
     assert resumed.manifest["training"]["resumed_from_step"] == 6  # the checkpoint before the kill
     assert resumed.manifest["weights"]["sha256"] == whole.manifest["weights"]["sha256"]
@@ -244,25 +209,7 @@ def test_augmented_training_resumes_bit_identically_and_is_recorded(blobs, tmp_p
     plain = train_run(tiny_net(0), train, test, CONFIG, tmp_path / "plain", show_progress=False)
     assert whole.manifest["config"]["augment"] == "crop-flip" and "augment" not in plain.manifest["config"]
     assert whole.manifest["weights"]["sha256"] != plain.manifest["weights"]["sha256"]
-    import au.train.train_job as run_module
-
-    real_fit = run_module.fit
-
-    def killed_fit(*args, **kwargs):
-        kwargs["checkpoint_seconds"] = 0.0
-
-        def die(_entry):
-            raise KeyboardInterrupt
-
-        kwargs["on_eval"] = die
-        return real_fit(*args, **kwargs)
-
-    run_module.fit = killed_fit
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            train_run(tiny_net(0), train, test, config, tmp_path / "cut", show_progress=False)
-    finally:
-        run_module.fit = real_fit
+    interrupted(lambda: train_run(tiny_net(0), train, test, config, tmp_path / "cut", show_progress=False))
     resumed = train_run(tiny_net(0), train, test, config, tmp_path / "cut", show_progress=False)
     assert resumed.manifest["training"]["resumed_from_step"] > 0
     assert resumed.manifest["weights"]["sha256"] == whole.manifest["weights"]["sha256"]
