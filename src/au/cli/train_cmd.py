@@ -7,8 +7,7 @@ from pathlib import Path
 
 from au.cli.options import fraction, nonneg_int, positive_float, positive_int, unit_fraction
 from au.generate.confident_config import ConfidentConfig
-from au.train.augment import AUGMENTATIONS
-from au.train.config import TrainConfig
+from au.train.config import AUGMENTATIONS, TrainConfig
 
 
 def register(sub: argparse._SubParsersAction, help_text: str) -> None:

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-AUGMENTATIONS = ("none", "crop-flip")
+from au.train.config import AUGMENTATIONS
+
 PAD = 4
 
 
@@ -41,6 +42,7 @@ def crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = PAD) -> to
 
 def augment(x: torch.Tensor, kind: str, seed: int, step: int) -> torch.Tensor:
     """``x`` (N, C, H, W) augmented as ``kind`` says (one of :data:`AUGMENTATIONS`) for step ``step``."""
+    assert kind in AUGMENTATIONS, kind
     if kind == "none":
         return x
     return crop_flip(x, step_generator(seed, step))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 
 from au.errors import AUError
-from au.train.augment import AUGMENTATIONS
 
 SCHEDULES = ("cosine", "constant")
+AUGMENTATIONS = ("none", "crop-flip")
+"""Training-time augmentations (:mod:`au.train.augment`)."""
 ADDED_LATER = {"augment": "none"}
 """Fields added after runs were first written, with their defaults: left out of :meth:`TrainConfig.to_dict` at
 the default, so the identity (and the manifest) of a run made before them stays what it was."""
