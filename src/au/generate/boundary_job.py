@@ -41,9 +41,9 @@ from au.generate.boundary_tables import (
 from au.generate.confident import samples_grid
 from au.gold.gold_job import read_leaderboard
 from au.gold.scored import entry_of
-from au.ood.metrics import auroc, fpr_at_tpr
 from au.report.plots import save as save_figure
-from au.score.schema import SCORES_FILE, detector_columns, read_scores_table
+from au.score.schema import SCORES_FILE, detector_columns
+from au.score.score_job import read_scores
 from au.tables import write_table
 from au.train.rundir import load_run
 
@@ -65,10 +65,8 @@ class _Scores:
 
 
 def _scores(path: Path) -> _Scores:
-    path = Path(path)
-    return _Scores(
-        path, jobs.read_manifest(path, "score", verify=True), read_scores_table(path / SCORES_FILE)
-    )
+    table, manifest = read_scores(path)
+    return _Scores(Path(path), manifest, table)
 
 
 def boundary_run(
@@ -232,27 +230,16 @@ def _acceptance(leaderboard: dict, scores: _Scores, rows: np.ndarray) -> list[di
 
 
 def _comparison(standard: _Scores, confident: _Scores) -> list[dict]:
-    """AUROC and TNR at 95% TPR of both classifiers, per OOD set scored by both and detector of both."""
+    """AUROC and TNR at 95% TPR of both classifiers, per OOD set scored by both and detector of both: read from
+    the two scores jobs' manifests, where ``au score`` measured them (:func:`au.ood.metrics.ood_metrics`)."""
+    ours, theirs = confident.manifest["detectors"], standard.manifest["detectors"]
     out = []
-    both = [d for d in detector_columns(confident.table) if d in detector_columns(standard.table)]
-    ood_sets = [s["dataset"] for s in confident.manifest["sets"] if s["is_ood"]]
-    standard_sets = {s["dataset"] for s in standard.manifest["sets"] if s["is_ood"]}
-    columns = {
-        name: (
-            np.asarray(s.table.column("dataset").to_pylist()),
-            s.table.column("is_ood").to_numpy(zero_copy_only=False),
-        )
-        for name, s in (("standard", standard), ("confident", confident))
-    }
-    for ood in [s for s in ood_sets if s in standard_sets]:
-        for d in both:
+    for ood in [s["dataset"] for s in confident.manifest["sets"] if s["is_ood"]]:
+        for d in [d for d in ours if d in theirs and ood in theirs[d]["ood"]]:
             row = {"ood_set": ood, "detector": d}
-            for name, s in (("standard", standard), ("confident", confident)):
-                dataset, is_ood = columns[name]
-                values = s.table.column(d).to_numpy()
-                inside, outside = values[~is_ood], values[dataset == ood]
-                row[f"auroc_{name}"] = auroc(inside, outside)
-                row[f"tnr95_{name}"] = 1.0 - fpr_at_tpr(inside, outside, 0.95)
+            for name, m in (("standard", theirs[d]["ood"][ood]), ("confident", ours[d]["ood"][ood])):
+                row[f"auroc_{name}"] = m["auroc"]
+                row[f"tnr95_{name}"] = 1.0 - m["fpr_at_95_tpr"]
             out.append(row)
     return out
 
