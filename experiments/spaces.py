@@ -53,8 +53,15 @@ def compare(args: argparse.Namespace) -> list[tuple[str, Path]]:
     return done
 
 
-def table(out: Path, done: list[tuple[str, Path]], epsilons: list[float]) -> str:
-    """Markdown: one row per (space, feature detector)."""
+def markdown(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def table(
+    out: Path, done: list[tuple[str, Path]], epsilons: list[float]
+) -> tuple[list[str], list[list[str]]]:
+    """The header and one row per (space, feature detector)."""
     rows, sets = [], None
     for space, scores in done:
         m = json.loads((scores / "manifest.json").read_text())
@@ -84,8 +91,7 @@ def table(out: Path, done: list[tuple[str, Path]], epsilons: list[float]) -> str
         *sets,
         *(f"mean certified coverage @{e:g}" for e in epsilons),
     ]
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+    return head, rows
 
 
 def main() -> None:
@@ -104,7 +110,7 @@ def main() -> None:
     parser.add_argument("--epsilon", default="0.01,0.02,0.05")
     args = parser.parse_args()
     done = compare(args)
-    text = table(args.out, done, [float(e) for e in args.epsilon.split(",")])
+    text = markdown(*table(args.out, done, [float(e) for e in args.epsilon.split(",")]))
     (args.out / "spaces.md").write_text(text + "\n", encoding="utf-8")
     print(text)
 

@@ -73,6 +73,20 @@ def test_sweep_rows_and_nested_subsets(tmp_path, data):
     )
 
 
+def test_trials_train_with_the_sweeps_augmentation(tmp_path, data):
+    plain = _run(_sweep(fractions=(1.0,), trials=1), tmp_path / "plain", data)
+    aug = _run(
+        _sweep(fractions=(1.0,), trials=1, training=FAST.updated(augment="crop-flip")), tmp_path / "aug", data
+    )
+    run_dir = aug.column("run_dir").to_pylist()[0]
+    assert (
+        json.loads((tmp_path / "aug" / run_dir / "manifest.json").read_text())["config"]["augment"]
+        == "crop-flip"
+    )
+    # same subset, seed and steps: only the augmented batches can make the two trials differ
+    assert plain.column("test_loss").to_pylist() != aug.column("test_loss").to_pylist()
+
+
 def test_class_ablation_keeps_other_classes_whole(tmp_path, data):
     sweep = _sweep(ablate_class=2, class_fractions=(0.1, 0.5), trials=1)
     rows = _run(sweep, tmp_path, data).to_pylist()

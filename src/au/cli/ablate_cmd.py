@@ -6,7 +6,15 @@ import argparse
 from pathlib import Path
 
 from au.ablation.config import DEFAULT_FRACTIONS, SWEEP_TRAINING, SweepConfig
-from au.cli.options import add_engine, check_engine, fraction_list, nonneg_int, positive_float, positive_int
+from au.cli.options import (
+    add_augment,
+    add_engine,
+    check_engine,
+    fraction_list,
+    nonneg_int,
+    positive_float,
+    positive_int,
+)
 from au.errors import AUError
 
 
@@ -50,6 +58,7 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
     )
     p.add_argument("--batch-size", type=positive_int, help=f"default {t.batch_size}")
     p.add_argument("--lr", type=positive_float, help=f"Adam's learning rate, constant (default {t.lr:g})")
+    add_augment(p)
     p.add_argument("--workers", type=positive_int, help="trials run at once, one process each (default 1)")
     p.add_argument(
         "--threads-per-trial", type=positive_int, help="torch threads per trial (default: cores / workers)"
@@ -69,8 +78,9 @@ def run(args: argparse.Namespace) -> int:
         raise AUError("--class-fractions needs --ablate-class K")
     if args.ablate_class is not None and args.class_fractions is None:
         raise AUError("--ablate-class needs --class-fractions, e.g. --class-fractions 0.01,0.1,0.5,1")
-    model_spec(args.model)  # an unknown name fails before any data is loaded
+    spec = model_spec(args.model)  # an unknown name fails before any data is loaded
     training = SWEEP_TRAINING.updated(
+        augment=args.augment or spec.train_defaults.get("augment"),
         max_steps=args.max_steps,
         epochs=args.epochs,
         patience=args.patience,

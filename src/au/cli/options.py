@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from au.train.config import AUGMENTATIONS
+
 
 def _number(text: str) -> float:
     try:
@@ -150,3 +152,13 @@ def check_engine(args: argparse.Namespace, spark_only: dict, local_only: dict) -
     if wrong:
         args.parser.error(f"{wrong[0]} is not available with --engine spark")
     return args.master or DEFAULT_MASTER
+
+
+def add_augment(p: argparse.ArgumentParser) -> None:
+    """``--augment none|crop-flip``; left unset, the model's own (none for mnist-cnn, crop-flip for alexnet-cifar)."""
+    p.add_argument(
+        "--augment",
+        choices=AUGMENTATIONS,
+        help="training-time augmentation: crop-flip = random crops of the 4-pixel padded image and horizontal "
+        "flips (default: the model's own; none for mnist-cnn, crop-flip for alexnet-cifar)",
+    )

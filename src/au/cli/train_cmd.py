@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from au.cli.options import fraction, nonneg_int, positive_float, positive_int, unit_fraction
+from au.cli.options import add_augment, fraction, nonneg_int, positive_float, positive_int, unit_fraction
 from au.generate.confident_config import ConfidentConfig
-from au.train.config import AUGMENTATIONS, TrainConfig
+from au.train.config import TrainConfig
 
 
 def register(sub: argparse._SubParsersAction, help_text: str) -> None:
@@ -42,12 +42,7 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
         type=unit_fraction,
         help=f"share of the kept data held out for validation, in [0, 1) (default {TrainConfig.val_fraction:g})",
     )
-    p.add_argument(
-        "--augment",
-        choices=AUGMENTATIONS,
-        help="training-time augmentation: crop-flip = random crops of the 4-pixel padded image and horizontal "
-        "flips (default: the model's own; none for mnist-cnn, crop-flip for alexnet-cifar)",
-    )
+    add_augment(p)
     g = p.add_argument_group(
         "confident classifier (Lee et al. 2018, arXiv 1711.09325)",
         "train the classifier jointly with a DCGAN whose samples it must find uninformative; the run also holds "

@@ -2,17 +2,19 @@
 
 AlexNet's shape (Krizhevsky et al. 2012) - five convolutions with ReLU, three max-pools, three
 fully connected layers with dropout - with kernels, strides and widths scaled to 32x32 inputs so
-that it trains on two CPU cores. Normalisation by the CIFAR-10 channel means and deviations is the
+that it trains on two CPU cores. Each convolution is followed by batch normalisation (Ioffe &
+Szegedy 2015, arXiv 1502.03167): without it the default budget stopped at 77% test accuracy,
+still underfitting (82% train). Normalisation by the CIFAR-10 channel means and deviations is the
 first layer, so the model takes float32 images in [0, 1] like every AU model.
 
 Shapes for a 32x32x3 input::
 
     normalize (N, 3, 32, 32)
-    conv1     (N, 64, 32, 32)   conv1_relu, pool1 -> (N, 64, 16, 16)
-    conv2     (N, 128, 16, 16)  conv2_relu, pool2 -> (N, 128, 8, 8)
-    conv3     (N, 192, 8, 8)    conv3_relu
-    conv4     (N, 192, 8, 8)    conv4_relu
-    conv5     (N, 128, 8, 8)    conv5_relu, pool3 -> (N, 128, 4, 4), flatten -> (N, 2048)
+    conv1     (N, 64, 32, 32)   conv1_bn, conv1_relu, pool1 -> (N, 64, 16, 16)
+    conv2     (N, 128, 16, 16)  conv2_bn, conv2_relu, pool2 -> (N, 128, 8, 8)
+    conv3     (N, 192, 8, 8)    conv3_bn, conv3_relu
+    conv4     (N, 192, 8, 8)    conv4_bn, conv4_relu
+    conv5     (N, 128, 8, 8)    conv5_bn, conv5_relu, pool3 -> (N, 128, 4, 4), flatten -> (N, 2048)
     fc1       (N, 512)          drop1 before, fc1_relu
     fc2       (N, 256)          drop2 before, fc2_relu
     logits    (N, num_classes)
@@ -49,16 +51,21 @@ class AlexNetCifar(nn.Sequential):
             OrderedDict(
                 normalize=Normalize(mean, std),
                 conv1=nn.Conv2d(c, 64, kernel_size=5, padding=2),
+                conv1_bn=nn.BatchNorm2d(64),
                 conv1_relu=nn.ReLU(),
                 pool1=nn.MaxPool2d(2),
                 conv2=nn.Conv2d(64, 128, kernel_size=5, padding=2),
+                conv2_bn=nn.BatchNorm2d(128),
                 conv2_relu=nn.ReLU(),
                 pool2=nn.MaxPool2d(2),
                 conv3=nn.Conv2d(128, 192, kernel_size=3, padding=1),
+                conv3_bn=nn.BatchNorm2d(192),
                 conv3_relu=nn.ReLU(),
                 conv4=nn.Conv2d(192, 192, kernel_size=3, padding=1),
+                conv4_bn=nn.BatchNorm2d(192),
                 conv4_relu=nn.ReLU(),
                 conv5=nn.Conv2d(192, 128, kernel_size=3, padding=1),
+                conv5_bn=nn.BatchNorm2d(128),
                 conv5_relu=nn.ReLU(),
                 pool3=nn.MaxPool2d(2),
                 flatten=nn.Flatten(),

@@ -39,7 +39,7 @@ MODELS: dict[str, ModelSpec] = {
             AlexNetCifar,
             (3, 32, 32),
             "AlexNet-style: five convolutions, three max-pools, three fully connected layers, for 32x32 colour",
-            {"epochs": 20, "batch_size": 128, "lr": 1e-3, "augment": "crop-flip"},
+            {"epochs": 15, "batch_size": 128, "lr": 1e-3, "augment": "crop-flip"},
         ),
     ]
 }
