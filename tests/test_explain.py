@@ -203,6 +203,24 @@ def test_attributions_job_writes_its_table_and_grids_and_resumes(tmp_path, blobs
         explain_inputs(model, test, out, ExplainConfig(limit=2), train=train)
 
 
+def test_grid_rows_name_the_prediction_by_the_models_classes(tmp_path, blobs, monkeypatch):
+    from au.explain import explain_job
+
+    seen = []
+    real = explain_job.plots.attribution_grid
+    monkeypatch.setattr(
+        explain_job.plots, "attribution_grid", lambda *a, **k: seen.append(a[3]) or real(*a, **k)
+    )
+    train, test = blobs
+    config = ExplainConfig(limit=2, methods=("saliency",))
+    names = tuple(f"kind-{k}" for k in range(len(test.class_names)))
+    explain_job.explain_inputs(tiny_net(), test, tmp_path / "named", config, class_names=names)
+    rows = pq.read_table(tmp_path / "named" / "attributions.parquet").to_pylist()
+    assert [line.splitlines()[2] for line in seen[0]] == [f"pred kind-{r['pred']}" for r in rows]
+    explain_job.explain_inputs(tiny_net(), test, tmp_path / "indices", config)
+    assert [line.splitlines()[2] for line in seen[1]] == [f"pred {r['pred']}" for r in rows]
+
+
 def test_selections_pick_what_they_say(blobs):
     from au.explain.select import choose
 

@@ -106,7 +106,7 @@ def explain_inputs(
         model, chosen.images, target, config=replace(config, gradcam_layer=gradcam_layer), seconds=seconds
     )
     write_table(claim.path(ATTRIBUTIONS), _attribution_rows(chosen, pred, target, maps), _schema(chosen))
-    pages = _attribution_pages(claim, chosen, pred, target, maps, log_density, config)
+    pages = _attribution_pages(claim, chosen, pred, maps, log_density, config, class_names)
     record = {
         "model": model_record,
         "dataset": {"spec": data.name, "split": data.split},
@@ -153,14 +153,16 @@ def _attribution_rows(data: ImageDataset, pred, target, maps: dict[str, np.ndarr
     return rows
 
 
-def _attribution_pages(claim, data: ImageDataset, pred, target, maps, log_density, config) -> list[str]:
-    """PNG grids of at most :data:`PAGE` inputs each; returns their file names."""
+def _attribution_pages(claim, data: ImageDataset, pred, maps, log_density, config, class_names) -> list[str]:
+    """PNG grids of at most :data:`PAGE` inputs each; returns their file names. Predictions are named by
+    the model's ``class_names`` when known, else shown as class indices."""
     names = []
     signed = {m: is_signed(m, config) for m in maps}
+    predicted = [class_names[p] if class_names else str(p) for p in pred]
     for page, lo in enumerate(range(0, len(data), PAGE), start=1):
         rows = range(lo, min(lo + PAGE, len(data)))
         labels = [
-            f"{data.ids[i]}\nlabel {data.class_names[data.labels[i]] if data.labels[i] >= 0 else '-'}\npred {pred[i]}"
+            f"{data.ids[i]}\nlabel {data.class_names[data.labels[i]] if data.labels[i] >= 0 else '-'}\npred {predicted[i]}"
             + (f"\nlog p {log_density[i]:.0f}" if log_density is not None else "")
             for i in rows
         ]
