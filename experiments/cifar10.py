@@ -31,9 +31,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from spaces import compare, markdown, table
+from spaces import SPACES, compare, markdown, table
 
+from au import jobs
 from au.cli import main as au
+from au.curves.power_law import PowerLawFit
+from au.gold.gold_job import read_leaderboard
 from au.report.html import Report
 
 SHORT = {
@@ -204,8 +207,9 @@ def spaces(s: Study) -> None:
 STEP_FUNCTIONS = {f.__name__: f for f in (train, score, ablate, gold, openset, explain, spaces)}
 
 
-def _manifest(path: Path) -> dict | None:
-    return json.loads((path / "manifest.json").read_text()) if (path / "manifest.json").exists() else None
+def _manifest(path: Path, kind: str) -> dict | None:
+    """A finished job's manifest, None for a step not run yet; an unfinished or altered one is refused."""
+    return jobs.read_manifest(path, kind, verify=True) if (path / "manifest.json").exists() else None
 
 
 def _coverage(board: dict | None, names: tuple[str, ...]) -> list[str]:
@@ -220,9 +224,9 @@ def _coverage(board: dict | None, names: tuple[str, ...]) -> list[str]:
 def detector_table(s: Study) -> tuple[list[str], list[list[str]]]:
     """Per detector and layer: AUROC per OOD set, misclassification AUROC, certified coverage at each epsilon."""
     rows, sets = [], None
-    board = _manifest(s.out / "gold") and json.loads((s.out / "gold" / "leaderboard.json").read_text())
+    board = read_leaderboard(s.out / "gold") if _manifest(s.out / "gold", "gold") else None
     for layer in LAYERS:
-        m = _manifest(s.scores(layer))
+        m = _manifest(s.scores(layer), "score")
         for name, d in (m or {"detectors": {}})["detectors"].items():
             if layer != LAYERS[0] and d["consumes"] != "features":
                 continue  # logit scores do not depend on the layer: one row
@@ -239,7 +243,7 @@ def detector_table(s: Study) -> tuple[list[str], list[list[str]]]:
 
 def openset_table(s: Study) -> tuple[list[str], list[list[str]]]:
     """The near-OOD protocol: per detector, AUROC of classes 6-9 against the test split of classes 0-5."""
-    m, rows = _manifest(s.out / "scores-openset"), []
+    m, rows = _manifest(s.out / "scores-openset", "score"), []
     for name, d in (m or {"detectors": {}})["detectors"].items():
         (auroc,) = [v["auroc"] for v in d["ood"].values()]
         rows.append([name, f"{auroc:.4f}", f"{d['misclassification_auroc']:.4f}"])
@@ -248,7 +252,7 @@ def openset_table(s: Study) -> tuple[list[str], list[list[str]]]:
 
 def trends(s: Study) -> list[str]:
     """OpenOOD v1.5's CIFAR-10 trends, checked: kNN the best near-OOD score; MSP ahead of ODIN and Mahalanobis."""
-    m = _manifest(s.out / "scores-openset")
+    m = _manifest(s.out / "scores-openset", "score")
     if m is None:
         return []
     near = {name: next(iter(d["ood"].values()))["auroc"] for name, d in m["detectors"].items()}
@@ -256,24 +260,24 @@ def trends(s: Study) -> list[str]:
     other = runner_up if best == "knn" else best
     held = "holds" if best == "knn" else f"does not hold: {best} leads"
     lines = [f"kNN the best near-OOD score: {held} (kNN {near['knn']:.4f}, {other} {near[other]:.4f})."]
-    for other in ("odin", "mahalanobis"):
-        verdict = "holds" if near["msp"] > near[other] else "does not hold"
+    for rival in ("odin", "mahalanobis"):
+        verdict = "holds" if near["msp"] > near[rival] else "does not hold"
         lines.append(
-            f"MSP ahead of {other} on near-OOD: {verdict} (MSP {near['msp']:.4f}, {other} {near[other]:.4f})."
+            f"MSP ahead of {rival} on near-OOD: {verdict} (MSP {near['msp']:.4f}, {rival} {near[rival]:.4f})."
         )
     return lines
 
 
 def curve_table(s: Study) -> tuple[list[str], list[list[str]]]:
     """The ablation sweep's mean test accuracy per training-set size, beside the power law's fit."""
-    path = s.out / "ablate" / "curve" / "fits.json"
-    if not path.exists():
+    curve = s.out / "ablate" / "curve"
+    if _manifest(curve, "curve") is None:
         return [], []
-    fits = json.loads(path.read_text())
-    law = fits["power_law"]
+    fits = json.loads((curve / "fits.json").read_text())
+    law = fits["power_law"] and PowerLawFit(*(fits["power_law"][k] for k in ("a", "b", "e_inf")))
     rows = []
     for p in fits["per_fraction"]:
-        fitted = 1 - (law["a"] * p["n_train_mean"] ** -law["b"] + law["e_inf"]) if law else float("nan")
+        fitted = law.accuracy(p["n_train_mean"]) if law else float("nan")
         rows.append(
             [f"{p['fraction']:g}", f"{p['n_train_mean']:,.0f}", f"{p['accuracy_mean']:.4f}", f"{fitted:.4f}"]
         )
@@ -281,8 +285,12 @@ def curve_table(s: Study) -> tuple[list[str], list[list[str]]]:
 
 
 def spaces_table(s: Study) -> tuple[list[str], list[list[str]]]:
-    done = [(sp, s.out / "spaces" / f"scores-{sp}") for sp in ("fc1", "pixels", "hog", "orb", "brisk")]
-    done = [(sp, d) for sp, d in done if _manifest(d) and _manifest(s.out / "spaces" / f"gold-{sp}")]
+    done = [(sp, s.out / "spaces" / f"scores-{sp}") for sp in ("fc1", *SPACES)]
+    done = [
+        (sp, d)
+        for sp, d in done
+        if _manifest(d, "score") and _manifest(s.out / "spaces" / f"gold-{sp}", "gold")
+    ]
     if not done:
         return [], []
     head, rows = table(s.out / "spaces", done, list(EPSILONS))
@@ -292,7 +300,7 @@ def spaces_table(s: Study) -> tuple[list[str], list[list[str]]]:
 def training_lines(s: Study) -> list[str]:
     lines = []
     for what, d in (("alexnet-cifar", s.run_dir), ("open-set model (classes 0-5)", s.out / "train-openset")):
-        m = _manifest(d)
+        m = _manifest(d, "train")
         if m:
             t, c = m["training"], m["config"]
             lines.append(

@@ -38,7 +38,8 @@ MODELS: dict[str, ModelSpec] = {
             "alexnet-cifar",
             AlexNetCifar,
             (3, 32, 32),
-            "AlexNet-style: five convolutions, three max-pools, three fully connected layers, for 32x32 colour",
+            "AlexNet-style: five convolutions with batch normalisation, three max-pools, three fully connected layers, "
+            "for 32x32 colour",
             {"epochs": 15, "batch_size": 128, "lr": 1e-3, "augment": "crop-flip"},
         ),
     ]
