@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from au import AUError, data
+from au.explain.methods import attribute
 from au.generate.boundary_config import BoundaryConfig
 from au.generate.boundary_job import boundary_run
 from au.generate.confident import ConfidentTrainer
@@ -89,6 +90,33 @@ def test_boundary_reports_every_sample_certificate_and_comparison(jobs):
         column = a["entry"].split("@")[0]
         expected = int((samples.column(column).to_numpy() >= a["threshold"]).sum()) if a["certified"] else 0
         assert a["accepted"] == expected
+    # and per sample: one decision per (sample, certificate), the threshold applied to the sample's own score
+    decisions = pq.read_table(root / "b" / "decisions.parquet").to_pandas()
+    assert len(decisions) == 150 * len(acceptance)
+    by_sample = dict(zip(samples.column("example_id").to_pylist(), range(150), strict=True))
+    for (entry, method, eps), part in decisions.groupby(["entry", "method", "epsilon"]):
+        column = samples.column(entry.split("@")[0]).to_numpy()
+        np.testing.assert_array_equal(part.score, column[[by_sample[i] for i in part.example_id]])
+        a = next(a for a in acceptance if (a["entry"], a["method"], a["epsilon"]) == (entry, method, eps))
+        assert part.accepted.sum() == a["accepted"]
+        assert (part.accepted == (part.score >= a["threshold"] if a["certified"] else False)).all()
+
+    # every sample's guided-backprop map, for its prediction, as au explain writes attributions
+    maps = pq.read_table(root / "b" / "guided_backprop.parquet")
+    assert maps.column("example_id").to_pylist() == samples.column("example_id").to_pylist()
+    assert maps.column("target").to_pylist() == samples.column("pred").to_pylist()
+    assert set(maps.column("method").to_pylist()) == {"guided_backprop"}
+    generated = data.load(f"generated:{root / 'conf'}", "all")
+    first = np.flatnonzero(generated.ids == samples.column("example_id")[0].as_py())
+    expected = attribute(
+        confident.model, generated.images[first], samples.column("pred").to_numpy()[:1], ["guided_backprop"]
+    )
+    np.testing.assert_allclose(
+        maps.column("values")[0].values.to_numpy(),
+        expected["guided_backprop"][0].ravel(),
+        rtol=1e-5,
+        atol=1e-7,
+    )
 
     # comparison: both classifiers on both OOD sets, TNR at the first threshold reaching 95% TPR
     comparison = pq.read_table(root / "b" / "comparison.parquet").to_pylist()

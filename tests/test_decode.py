@@ -105,6 +105,25 @@ def test_decoders_beat_the_mean_image_and_keep_the_class(setup, layer):
     assert s["input"] == ("vector" if layer == "flatten" else "map")
 
 
+def _check_feature_scores(setup, rows, images):
+    """Every registered detector that reads logits or features scores each decoded image; the feature ones at
+    the row's layer, fitted on the training rows (conv1's map averaged over space, as the density reads it)."""
+    from au.detectors import registry
+    from au.detectors.inputs import Inputs, fit_detector, score_detector
+    from au.explain.density import layer_features
+
+    names = [n for n in registry.reading("logits", "features") if n != registry.DENSITY]
+    assert {"msp", "energy", "knn", "mahalanobis", "trust"} <= set(names) <= set(rows[0])
+    model, train = setup["model"], setup["train"]
+    fitted_features, fitted_logits = layer_features(model, train.images, "conv1")
+    features, logits = layer_features(model, images, "conv1")
+    fitted = Inputs(logits=fitted_logits, features=fitted_features, labels=train.labels)
+    scored = Inputs(logits=logits, features=features, pred=logits.argmax(1))
+    for name in ("knn", "mahalanobis", "trust"):
+        expected = score_detector(fit_detector(registry.build(name), fitted), scored)
+        np.testing.assert_allclose([r[name] for r in rows], expected, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
 def test_the_table_holds_every_kind_and_its_images_are_what_was_scored(setup):
     model, test, config = setup["model"], setup["test"], setup["config"]
     for layer in LAYERS:
@@ -125,6 +144,7 @@ def test_the_table_holds_every_kind_and_its_images_are_what_was_scored(setup):
     np.testing.assert_allclose(probs, torch.softmax(logits, 1).numpy(), atol=1e-6)
     np.testing.assert_allclose([r["msp"] for r in rows], probs.max(axis=1), atol=1e-6)
     np.testing.assert_allclose([r["energy"] for r in rows], torch.logsumexp(logits, 1).numpy(), atol=1e-4)
+    _check_feature_scores(setup, rows, images)
     tests = [r for r in rows if r["kind"] == "test"]
     assert [r["source_ids"] for r in tests] == [[i] for i in test.ids]
     originals = test.images.astype(float) / 255

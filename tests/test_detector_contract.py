@@ -76,6 +76,7 @@ def test_fit_score_contract(name):
     np.testing.assert_allclose(det.score_samples(query[:5], **part), s[:5], rtol=1e-6, atol=1e-6)
     again = clone(det)
     assert type(again) is type(det) and again.get_params().keys() == params.keys()
+    assert all(again.get_params()[k] is params[k] for k in params), "clone changed a parameter's value"
     with pytest.raises(NotFittedError):
         again.score_samples(query, **extra)
     np.testing.assert_array_equal(again.fit(x, y, **kwargs).score_samples(query, **extra), s)
@@ -109,6 +110,13 @@ def test_bad_inputs_are_refused_with_one_line(name):
         with pytest.raises(AUError) as excinfo:
             det.score_samples(value, **part)
         assert who in _one_line(excinfo), what
+    # fitting refuses them too: training rows with a NaN (or not uint8), and rows of the wrong rank
+    spoiled = x.astype(np.float32)
+    spoiled[1, 0] = np.nan
+    for what, value in {"nan": spoiled, "rank": x[0]}.items():
+        with pytest.raises(AUError) as excinfo:
+            clone(det).fit(value, y, **kwargs)
+        assert who in _one_line(excinfo), f"fit: {what}"
     if det.consumes.predictions:
         with pytest.raises(AUError, match="pred"):
             det.score_samples(query)

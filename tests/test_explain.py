@@ -318,6 +318,7 @@ def cli_run(tmp_path_factory):
         (["--unit", "fc1:500", "--acts", "{root}/acts-run"], "layer 'fc1' has units 0..127"),
         (["--unit", "conv9:1", "--acts", "{root}/acts-run"], "unknown layer 'conv9'"),
         (["--unit", "conv1:1", "--acts", "{root}/acts-run"], "layer 'conv1' was not recorded"),
+        (["--unit", "fc1_relu:1", "--acts", "{root}/acts-run"], "layer 'fc1_relu' was not recorded"),
         (["--unit", "fc1:1", "--acts", "{root}/acts-other"], "recorded from another model"),
         (["--unit", "conv2:3:1:1", "--acts", "{root}/acts-run"], "holds conv2 pooled (avg) over space"),
         (["--unit", "fc1:3,fc1:3", "--acts", "{root}/acts-run"], "names a unit twice"),
@@ -386,6 +387,10 @@ def test_cli_explains_projects_and_perturbs(cli_run, capsys):
     for bad in (
         ("explain", "--run", run, "--seed", -1),
         ("perturb", "--run", run, "--layer", "fc1", "--scale", "3:nan"),
+        ("explain", "--run", run, "--target", "-1"),
+        ("explain", "--run", run, "--target", "first"),
+        ("explain", "--run", run, "--unit", "fc1", "--acts", acts),
+        ("explain", "--run", run, "--unit", "fc1:3,conv2:a", "--acts", acts),
     ):
         with pytest.raises(SystemExit) as exit_:
             _au(*bad, "--out", cli_run / "x")

@@ -71,6 +71,14 @@ def test_every_package_has_its_place_in_the_order():
     assert stages <= set(ORDER), f"place {sorted(stages - set(ORDER))} in ORDER"
 
 
+def test_the_package_docstring_lists_every_stage():
+    import au
+
+    packages = {p.name for p in SRC.iterdir() if (p / "__init__.py").is_file()} - {"cli"}
+    missing = sorted(p for p in packages if f"au.{p} " not in au.__doc__)
+    assert not missing, f"au's docstring does not list {missing}"
+
+
 def test_imports_only_run_down_the_pipeline():
     """No package imports one after it (so there is no circle, hidden in a function or not)."""
     bad = []
@@ -107,6 +115,18 @@ def test_no_detector_is_asked_for_by_name_outside_its_package(name):
             if isinstance(node, ast.Constant) and node.value == name:
                 uses.append(f"{module}: line {node.lineno}")
     assert not uses, f"{name!r} appears in " + ", ".join(uses)
+
+
+def test_no_detector_class_is_imported_outside_its_package():
+    """Stages build detectors through the registry (by name or by what they read), never from their modules."""
+    from au.detectors.registry import _CLASSES
+
+    classes = {path.split(":")[0] for path in _CLASSES.values()}
+    uses = []
+    for module, tree in _modules().items():
+        if _stage(module) != "detectors":
+            uses += [f"{module} imports {m}" for m in _imports(tree) if any(m.startswith(c) for c in classes)]
+    assert not uses, "\n".join(sorted(uses))
 
 
 def test_each_command_has_a_job_module_named_after_it():

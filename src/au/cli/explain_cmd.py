@@ -6,8 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from au.cli.options import names, nonneg_int, positive_int
-from au.explain.config import METHODS, SELECTIONS, BacktraceConfig, ExplainConfig, UnitsConfig
+from au.cli.options import checked, names, nonneg_int, positive_int
+from au.explain.config import (
+    METHODS,
+    SELECTIONS,
+    BacktraceConfig,
+    ExplainConfig,
+    UnitsConfig,
+    check_target,
+    parse_unit,
+)
 
 
 def register(sub: argparse._SubParsersAction, help_text: str) -> None:
@@ -40,7 +48,10 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
         "--methods", type=names, default=METHODS, help=f"comma-separated: {','.join(METHODS)} (default all)"
     )
     g.add_argument(
-        "--target", default=e.target, help="class explained: pred, label or a class index (default pred)"
+        "--target",
+        type=checked(check_target),
+        default=e.target,
+        help="class explained: pred, label or a class index (default pred)",
     )
     g.add_argument("--gradcam-layer", help="map layer of Grad-CAM (default: the last Conv2d's activation)")
     g.add_argument("--layer", help="feature layer of the density (default: the penultimate layer)")
@@ -54,7 +65,10 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
     g.add_argument("--seed", type=nonneg_int, default=e.seed, help=f"default {e.seed}")
     g = p.add_argument_group("unit projection")
     g.add_argument(
-        "--unit", action="append", help="LAYER:CHANNEL or LAYER:CHANNEL:Y:X (repeat for more units)"
+        "--unit",
+        action="append",
+        type=checked(_units),
+        help="LAYER:CHANNEL or LAYER:CHANNEL:Y:X (repeat for more units)",
     )
     g.add_argument(
         "--acts", type=Path, help="a finished recording of this run (au record) holding the unit's layer"
@@ -79,6 +93,11 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
     p.set_defaults(handler=run)
 
 
+def _units(text: str) -> tuple[str, ...]:
+    """``LAYER:CHANNEL[:Y:X]``, comma-separated: each unit checked for its form (the model checks the rest)."""
+    return tuple(str(parse_unit(u)) for u in names(text))
+
+
 def run(args: argparse.Namespace) -> int:
     from au.explain import explain_job
     from au.train.rundir import load_run
@@ -94,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         "run_dir": str(args.run),
     }
     if args.unit:
-        units = tuple(u for text in args.unit for u in names(text))
+        units = tuple(u for listed in args.unit for u in listed)
         data = _inputs(args.data, _recorded_split(args.acts), trained)[0] if args.data else None
         m = explain_job.explain_units(
             trained.model, args.acts, args.out, UnitsConfig(units=units, top=args.top), data=data, **who

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from au.errors import AUError
 from au.train.config import AUGMENTATIONS
 
 
@@ -23,6 +24,19 @@ def _integer(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def checked(check):
+    """An argument type made from a settings check that refuses with :class:`AUError`: its one line, exit 2."""
+
+    def convert(text: str):
+        try:
+            return check(text)
+        except AUError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = check.__name__  # argparse names the type in its messages
+    return convert
 
 
 def positive_int(text: str) -> int:

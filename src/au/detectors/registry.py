@@ -67,6 +67,17 @@ def detector_class(name: str) -> type:
     return DETECTORS[name]
 
 
+def reading(*inputs: str) -> tuple[str, ...]:
+    """The registered detectors that read one of ``inputs`` ("logits", "features", "images"), in registry
+    order - chosen by what each declares it consumes, not by name (imports their classes)."""
+    return tuple(name for name in NAMES if DETECTORS[name].consumes.input in inputs)
+
+
+def density(seed: int = 0):
+    """An unfitted :data:`DENSITY` detector drawn with ``seed``: AU's density over partitions of neurons."""
+    return build(DENSITY, params={"seed": seed})
+
+
 def build(name: str, model: Any = None, params: dict | None = None):
     """An unfitted registered detector; those that read images get ``model``."""
     cls = detector_class(name)

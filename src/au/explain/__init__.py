@@ -18,10 +18,18 @@ import lazy_loader
 __getattr__, __dir__, __all__ = lazy_loader.attach(
     __name__,
     submod_attrs={
-        "config": ["METHODS", "BacktraceConfig", "ExplainConfig", "PerturbConfig", "UnitsConfig"],
+        "config": [
+            "METHODS",
+            "BacktraceConfig",
+            "ExplainConfig",
+            "PerturbConfig",
+            "Unit",
+            "UnitsConfig",
+            "parse_unit",
+        ],
         "methods": ["attribute", "METHOD_TABLE"],
         "relus": ["functional_relus"],
-        "units": ["Unit", "parse_unit", "top_rows", "top_units"],
+        "units": ["top_rows", "top_units"],
         "explain_job": ["explain_backtrace", "explain_inputs", "explain_units"],
         "perturb_job": ["perturb_run"],
     },

@@ -26,14 +26,14 @@ from torch import nn
 from au.activations.hooks import capture
 from au.data import ImageDataset
 from au.data.dataset import to_tensor
-from au.detectors.parzen import ParzenLSH
+from au.detectors.base import Detector  # the registry's density (au.detectors.registry.DENSITY), fitted
 from au.explain.config import BacktraceConfig
 from au.explain.density import layer_features
 from au.models.layers import eval_mode
 
 
 def partition_z(
-    density: ParzenLSH, features: np.ndarray
+    density: Detector, features: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(log-density, held-out mean, held-out std, z) of one input (1, d) in every partition: four (R, P) arrays.
 
@@ -49,9 +49,7 @@ def partition_z(
     return log_density, mean, std, z
 
 
-def nearest(
-    density: ParzenLSH, features: np.ndarray, r: int, p: int, k: int
-) -> tuple[np.ndarray, np.ndarray]:
+def nearest(density: Detector, features: np.ndarray, r: int, p: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(distances (k,), fitted-row indices (k,)) of the input's ``k`` nearest references in partition (r, p)."""
     ref = np.ascontiguousarray(density.reference_[:, density.partitionings_[r][p]], dtype=np.float32)
     index = faiss.IndexFlatL2(ref.shape[1])
@@ -61,7 +59,7 @@ def nearest(
     return np.sqrt(np.maximum(d2[0], 0.0)).astype(np.float64), density.reference_index_[rows[0]]
 
 
-def novelty(model: nn.Module, density: ParzenLSH, layer: str, r: int, p: int):
+def novelty(model: nn.Module, density: Detector, layer: str, r: int, p: int):
     """``images (N, C, H, W) -> -log p_S(features of layer)`` (N,), differentiable: the function IG attributes."""
 
     def forward(x: torch.Tensor) -> torch.Tensor:
@@ -74,7 +72,7 @@ def novelty(model: nn.Module, density: ParzenLSH, layer: str, r: int, p: int):
 
 def backtrace_input(
     model: nn.Module,
-    density: ParzenLSH,
+    density: Detector,
     fitted: ImageDataset,
     image: np.ndarray,
     layer: str,

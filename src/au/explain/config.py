@@ -88,6 +88,38 @@ class ExplainConfig:
 
 
 @dataclass(frozen=True)
+class Unit:
+    """A unit of ``layer``: neuron or channel ``channel``, at (``y``, ``x``) when one position of a map."""
+
+    layer: str
+    channel: int
+    y: int | None = None
+    x: int | None = None
+
+    @property
+    def text(self) -> str:
+        """The unit's column value in ``units.parquet``: ``CHANNEL`` or ``CHANNEL:Y:X``."""
+        return str(self.channel) if self.y is None else f"{self.channel}:{self.y}:{self.x}"
+
+    def __str__(self) -> str:
+        return f"{self.layer}:{self.text}"
+
+
+def parse_unit(text: str) -> Unit:
+    """``LAYER:CHANNEL`` or ``LAYER:CHANNEL:Y:X`` (the layer name may itself hold dots)."""
+    parts = text.strip().split(":")
+    try:
+        numbers = [int(p) for p in parts[1:]]
+    except ValueError:
+        numbers = []
+    if len(parts) not in (2, 4) or not parts[0] or len(numbers) != len(parts) - 1 or min(numbers) < 0:
+        raise AUError(
+            f"--unit {text!r}: write LAYER:CHANNEL or LAYER:CHANNEL:Y:X with indices >= 0, e.g. conv2:5"
+        )
+    return Unit(parts[0], *numbers)
+
+
+@dataclass(frozen=True)
 class UnitsConfig:
     """Unit projection: the ``top`` inputs of a recording that activate each unit most, projected back."""
 
@@ -98,6 +130,8 @@ class UnitsConfig:
     def __post_init__(self) -> None:
         if not self.units:
             raise AUError("--unit: name at least one unit as LAYER:CHANNEL or LAYER:CHANNEL:Y:X")
+        for text in self.units:
+            parse_unit(text)
         if len(set(self.units)) != len(self.units):
             raise AUError("--unit names a unit twice; list each once")
         if self.top < 1:

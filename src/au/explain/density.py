@@ -16,7 +16,7 @@ from au import progress
 from au.activations.hooks import capture
 from au.data import ImageDataset
 from au.data.dataset import to_tensor
-from au.detectors.parzen import ParzenLSH
+from au.detectors import registry
 from au.models.layers import check_layer, eval_mode, penultimate_layer
 from au.score.sets import sample
 
@@ -56,11 +56,11 @@ def layer_features(
 
 
 def fit_density(model: nn.Module, train: ImageDataset, layer: str, fit_limit: int, seed: int) -> tuple:
-    """``parzen_lsh`` fitted on the features of at most ``fit_limit`` training examples (drawn with ``seed``).
+    """The registry's density (``parzen_lsh``) fitted on the features of at most ``fit_limit`` training examples (drawn with ``seed``).
 
     Returns (the fitted detector, the training examples it was fitted on).
     """
     fitted = sample(train, fit_limit, seed)
     progress.note(f"[explain] parzen_lsh density at {layer}: fitting on {len(fitted):,} training examples")
     features, _ = layer_features(model, fitted.images, layer)
-    return ParzenLSH(seed=seed).fit(features), fitted
+    return registry.density(seed).fit(features), fitted

@@ -26,7 +26,7 @@ from au.data import ImageDataset
 from au.errors import AUError
 from au.explain import plots
 from au.explain.backtrace import backtrace_input
-from au.explain.config import BacktraceConfig, ExplainConfig, UnitsConfig
+from au.explain.config import BacktraceConfig, ExplainConfig, UnitsConfig, parse_unit
 from au.explain.density import feature_layer, fit_density, layer_features
 from au.explain.methods import attribute, check_model, completeness_error, is_signed
 from au.explain.relus import refuse_functional_relus
@@ -35,6 +35,7 @@ from au.explain.schema import (
     BACKTRACE,
     UNITS,
     UNITS_SCHEMA,
+    attribution_rows,
     attributions_schema,
     backtrace_schema,
 )
@@ -43,7 +44,6 @@ from au.explain.units import (
     check_recorded_data,
     check_unit,
     images_of,
-    parse_unit,
     project,
     recorded_pool,
     top_rows,
@@ -105,7 +105,7 @@ def explain_inputs(
     maps = attribute(
         model, chosen.images, target, config=replace(config, gradcam_layer=gradcam_layer), seconds=seconds
     )
-    write_table(claim.path(ATTRIBUTIONS), _attribution_rows(chosen, pred, target, maps), _schema(chosen))
+    write_table(claim.path(ATTRIBUTIONS), attribution_rows(chosen, pred, target, maps), _schema(chosen))
     pages = _attribution_pages(claim, chosen, pred, maps, log_density, config, class_names)
     record = {
         "model": model_record,
@@ -129,28 +129,6 @@ def explain_inputs(
 
 def _schema(data: ImageDataset):
     return attributions_schema(int(np.prod(data.input_shape)))
-
-
-def _attribution_rows(data: ImageDataset, pred, target, maps: dict[str, np.ndarray]) -> list[dict]:
-    c = data.input_shape[0]
-    rows = []
-    for i in range(len(data)):
-        for method, values in maps.items():
-            m = values[i]
-            rows.append(
-                {
-                    "dataset": data.name,
-                    "example_id": str(data.ids[i]),
-                    "label": int(data.labels[i]),
-                    "pred": int(pred[i]),
-                    "target": int(target[i]),
-                    "method": method,
-                    "shape": list(data.input_shape),
-                    "channels": int(m.shape[0]),
-                    "values": np.broadcast_to(m, (c, *m.shape[1:])).ravel().astype(np.float32),
-                }
-            )
-    return rows
 
 
 def _attribution_pages(claim, data: ImageDataset, pred, maps, log_density, config, class_names) -> list[str]:

@@ -211,7 +211,7 @@ def attribute(
     methods = check_methods(methods or config.methods)
     x_all = to_tensor(images) if isinstance(images, np.ndarray) else images.float()
     layer = check_model(model, methods, tuple(x_all.shape[1:]), config.gradcam_layer)
-    targets = torch.as_tensor(np.asarray(targets), dtype=torch.int64)
+    targets = torch.from_numpy(np.array(targets, dtype=np.int64))  # a copy: targets may be read-only
     out: dict[str, list[np.ndarray]] = {m: [] for m in methods}
     timing = {m: 0.0 for m in methods}
     with eval_mode(model), warnings.catch_warnings():

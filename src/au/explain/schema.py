@@ -24,6 +24,7 @@ detector ``<name>_shift`` (mean score change in clean standard deviations) and `
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 
 ATTRIBUTIONS = "attributions.parquet"
@@ -55,6 +56,30 @@ def attributions_schema(size: int) -> pa.Schema:
             _f("values", _fixed(pa.float32(), size)),
         ]
     )
+
+
+def attribution_rows(data, pred, target, maps: dict) -> list[dict]:
+    """Rows of ``attributions.parquet``: one per (input of the ImageDataset ``data``, method of ``maps``), each
+    map (n, C or 1, H, W) broadcast over the input's C channels; ``pred`` and ``target`` (n,) per input."""
+    c = data.input_shape[0]
+    rows = []
+    for i in range(len(data)):
+        for method, values in maps.items():
+            m = values[i]
+            rows.append(
+                {
+                    "dataset": data.name,
+                    "example_id": str(data.ids[i]),
+                    "label": int(data.labels[i]),
+                    "pred": int(pred[i]),
+                    "target": int(target[i]),
+                    "method": method,
+                    "shape": list(data.input_shape),
+                    "channels": int(m.shape[0]),
+                    "values": np.broadcast_to(m, (c, *m.shape[1:])).ravel().astype(np.float32),
+                }
+            )
+    return rows
 
 
 UNITS_SCHEMA = pa.schema(

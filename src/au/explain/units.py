@@ -11,7 +11,6 @@ neuron guided backprop (Springenberg et al. 2015, arXiv 1412.6806) and neuron de
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 from captum.attr import NeuronDeconvolution, NeuronGuidedBackprop
@@ -20,39 +19,8 @@ from torch import nn
 from au.activations.reader import Recording
 from au.data.dataset import to_tensor
 from au.errors import AUError
+from au.explain.config import Unit
 from au.models.layers import eval_mode, layer_names, layer_output_shapes
-
-
-@dataclass(frozen=True)
-class Unit:
-    """A unit of ``layer``: neuron or channel ``channel``, at (``y``, ``x``) when one position of a map."""
-
-    layer: str
-    channel: int
-    y: int | None = None
-    x: int | None = None
-
-    @property
-    def text(self) -> str:
-        """The unit's column value in ``units.parquet``: ``CHANNEL`` or ``CHANNEL:Y:X``."""
-        return str(self.channel) if self.y is None else f"{self.channel}:{self.y}:{self.x}"
-
-    def __str__(self) -> str:
-        return f"{self.layer}:{self.text}"
-
-
-def parse_unit(text: str) -> Unit:
-    """``LAYER:CHANNEL`` or ``LAYER:CHANNEL:Y:X`` (the layer name may itself hold dots)."""
-    parts = text.strip().split(":")
-    try:
-        numbers = [int(p) for p in parts[1:]]
-    except ValueError:
-        numbers = []
-    if len(parts) not in (2, 4) or not parts[0] or len(numbers) != len(parts) - 1 or min(numbers) < 0:
-        raise AUError(
-            f"--unit {text!r}: write LAYER:CHANNEL or LAYER:CHANNEL:Y:X with indices >= 0, e.g. conv2:5"
-        )
-    return Unit(parts[0], *numbers)
 
 
 def check_unit(model: nn.Module, unit: Unit, input_shape: tuple[int, int, int]) -> tuple[int, ...]:
@@ -86,7 +54,8 @@ def check_unit(model: nn.Module, unit: Unit, input_shape: tuple[int, int, int]) 
 def recorded_pool(recording: Recording, unit: Unit, shape: tuple[int, ...]) -> str:
     """How the recording stores the unit's layer (``none``, ``avg`` or ``max``), or one line when it cannot
     give the unit's activation (a layer not recorded; one position of a map recorded pooled)."""
-    pool = recording.layer_info(unit.layer)["pool"] if len(shape) == 3 else "none"
+    info = recording.layer_info(unit.layer)  # one line when the layer was not recorded
+    pool = info["pool"] if len(shape) == 3 else "none"
     if unit.y is not None and pool != "none":
         raise AUError(
             f"--unit {unit}: the recording holds {unit.layer} pooled ({pool}) over space; "

@@ -10,7 +10,8 @@ from au.errors import AUError
 @dataclass(frozen=True)
 class BoundaryConfig:
     """Which scored set holds the generated samples (default: the one set of the ``generated`` source),
-    and how many of them get a guided-backprop map."""
+    and how many of them the report draws beside their guided-backprop maps (every sample's map is written
+    to ``guided_backprop.parquet``)."""
 
     generated: str | None = None
     maps: int = 16

@@ -8,6 +8,8 @@ directory (a ``boundary`` job, :mod:`au.jobs`)::
 
     boundary.parquet     one row per generated sample: probabilities, prediction, every detector's score
     acceptance.parquet   with --gold: per certified entry, method and epsilon, the samples it would accept
+    decisions.parquet    with --gold: per sample and certificate, accepted or not
+    guided_backprop.parquet  every sample's guided-backprop map (au explain's attributions columns)
     comparison.parquet   with --baseline: AUROC and TNR at 95% TPR of both classifiers per OOD set and detector
     samples.png, guided_backprop.png, scores.png, report.html
     manifest.json        written last
@@ -28,6 +30,7 @@ from au.data.spec import parse_spec
 from au.errors import AUError
 from au.explain.config import ExplainConfig
 from au.explain.methods import attribute, is_signed
+from au.explain.schema import attribution_rows, attributions_schema
 from au.generate import boundary_report
 from au.generate.boundary_config import BoundaryConfig
 from au.generate.boundary_tables import (
@@ -36,6 +39,9 @@ from au.generate.boundary_tables import (
     BOUNDARY_FILE,
     COMPARISON_FILE,
     COMPARISON_SCHEMA,
+    DECISIONS_FILE,
+    DECISIONS_SCHEMA,
+    MAPS_FILE,
     boundary_schema,
 )
 from au.generate.confident import samples_grid
@@ -114,21 +120,30 @@ def boundary_run(
         progress.note(f"{out}: this boundary report is already complete; nothing to do")
         return claim.manifest
 
-    probs, images = _probabilities(confident, spec, rows), _images(confident, spec, rows)
+    probs, generated = _probabilities(confident, spec, rows), _generated(confident, spec, rows)
+    images = generated.images
     samples = _samples_table(confident, rows, probs)
     write_table(
         claim.path(BOUNDARY_FILE), samples, boundary_schema(probs.shape[1], detector_columns(confident.table))
     )
-    outputs = [BOUNDARY_FILE]
-    acceptance = _acceptance(leaderboard, confident, rows) if leaderboard is not None else None
-    if acceptance is not None:
+    maps = attribute(model, images, samples["pred"], [GUIDED])
+    write_table(
+        claim.path(MAPS_FILE),
+        attribution_rows(generated, samples["pred"], samples["pred"], maps),
+        attributions_schema(int(np.prod(generated.input_shape))),
+    )
+    outputs = [BOUNDARY_FILE, MAPS_FILE]
+    acceptance = None
+    if leaderboard is not None:
+        acceptance, decisions = _acceptance(leaderboard, confident, rows, samples["example_id"])
         write_table(claim.path(ACCEPTANCE_FILE), acceptance, ACCEPTANCE_SCHEMA)
-        outputs.append(ACCEPTANCE_FILE)
+        write_table(claim.path(DECISIONS_FILE), decisions, DECISIONS_SCHEMA)
+        outputs += [ACCEPTANCE_FILE, DECISIONS_FILE]
     comparison = _comparison(standard, confident) if standard is not None else None
     if comparison is not None:
         write_table(claim.path(COMPARISON_FILE), comparison, COMPARISON_SCHEMA)
         outputs.append(COMPARISON_FILE)
-    figures = _figures(model, images, samples, confident, rows, config, claim)
+    figures = _figures(model, images, maps[GUIDED], samples, confident, rows, config, claim)
     outputs += ["report.html", *(p.name for p in figures.values())]
     figures |= {f"decoded {p.stem}": p for p in decoded}
     summary = _summary(samples, acceptance, comparison, standard, confident)
@@ -179,14 +194,14 @@ def _probabilities(scores: _Scores, spec: str, rows: np.ndarray) -> np.ndarray:
     return torch.softmax(torch.from_numpy(np.asarray(logits.values[order], np.float32)), dim=1).numpy()
 
 
-def _images(scores: _Scores, spec: str, rows: np.ndarray) -> np.ndarray:
-    """The generated images (n, H, W, C) uint8 of the scored rows (``au score --limit`` may have sampled them)."""
+def _generated(scores: _Scores, spec: str, rows: np.ndarray):
+    """The generated samples of the scored rows, in their order (``au score --limit`` may have sampled them)."""
     from au.data import load
 
     data = load(spec, "all")
     position = {example_id: i for i, example_id in enumerate(data.ids)}
     ids = scores.table.column("example_id").to_pylist()
-    return data.images[np.array([position[ids[r]] for r in rows], dtype=np.int64)]
+    return data.subset(np.array([position[ids[r]] for r in rows], dtype=np.int64))
 
 
 def _samples_table(scores: _Scores, rows: np.ndarray, probs: np.ndarray) -> dict:
@@ -202,18 +217,27 @@ def _samples_table(scores: _Scores, rows: np.ndarray, probs: np.ndarray) -> dict
     return columns
 
 
-def _acceptance(leaderboard: dict, scores: _Scores, rows: np.ndarray) -> list[dict]:
-    """Per certified entry of the ``in`` stream that these scores hold: the generated samples it accepts."""
+def _acceptance(leaderboard: dict, scores: _Scores, rows: np.ndarray, ids) -> tuple[list[dict], dict]:
+    """Per certified entry of the ``in`` stream that these scores hold: how many generated samples it accepts
+    (one row per entry, method and epsilon), and which (the decisions table's columns, one row per sample
+    and certificate)."""
     layer = scores.manifest["layer"]
     columns = {
         entry_of(d, layer)[0]: scores.table.column(d).to_numpy()[rows] for d in detector_columns(scores.table)
     }
-    out = []
+    out, decisions = [], {k: [] for k in DECISIONS_SCHEMA.names}
     for e in leaderboard["entries"]:
         if e["stream"] != "in" or e["entry"] not in columns:
             continue  # a combined score, or another layer's scores: not computed for these samples
-        threshold = e["threshold"]
-        accepted = int((columns[e["entry"]] >= threshold).sum()) if threshold is not None else 0
+        threshold, score = e["threshold"], columns[e["entry"]]
+        taken = score >= threshold if threshold is not None else np.zeros(len(score), dtype=bool)
+        accepted = int(taken.sum())
+        for key, value in (("entry", e["entry"]), ("method", e["method"]), ("epsilon", e["epsilon"])):
+            decisions[key] += [value] * len(score)
+        decisions["example_id"] += list(ids)
+        decisions["score"] += score.tolist()
+        decisions["threshold"] += [threshold] * len(score)
+        decisions["accepted"] += taken.tolist()
         out.append(
             {
                 "entry": e["entry"],
@@ -226,7 +250,7 @@ def _acceptance(leaderboard: dict, scores: _Scores, rows: np.ndarray) -> list[di
                 "accepted_share": accepted / len(rows),
             }
         )
-    return out
+    return out, decisions
 
 
 def _comparison(standard: _Scores, confident: _Scores) -> list[dict]:
@@ -244,12 +268,14 @@ def _comparison(standard: _Scores, confident: _Scores) -> list[dict]:
     return out
 
 
-def _figures(model, images, samples: dict, scores: _Scores, rows, config: BoundaryConfig, claim) -> dict:
-    """The samples grid, the guided-backprop maps of the first ``config.maps`` samples and the score histograms."""
+def _figures(
+    model, images, maps, samples: dict, scores: _Scores, rows, config: BoundaryConfig, claim
+) -> dict:
+    """The samples grid, the guided-backprop ``maps`` of the first ``config.maps`` samples and the score
+    histograms (every sample's map is in the maps table)."""
     figures = {"samples": save_figure(samples_grid(model, images[:64]), claim.path("samples.png"))}
     k = min(config.maps, len(images))
-    pred = samples["pred"][:k]
-    maps = attribute(model, images[:k], pred, [GUIDED])[GUIDED]
+    pred, maps = samples["pred"][:k], maps[:k]
     ids, msp = samples["example_id"][:k], samples["max_prob"][:k]
     labels = [f"{i.split('-')[-1]}: {p} ({m:.2f})" for i, p, m in zip(ids, pred, msp, strict=True)]
     grid = boundary_report.maps_grid(images[:k], maps, labels, is_signed(GUIDED, ExplainConfig()))

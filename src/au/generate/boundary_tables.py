@@ -12,6 +12,12 @@ probabilities) and what every detector scores, from the scores job that scored t
 ``acceptance.parquet``: one row per (leaderboard entry, method, epsilon) of the ``in`` stream: the
 certified threshold and the share of generated samples the selective classifier would accept.
 
+``decisions.parquet``: one row per (generated sample, leaderboard entry, method, epsilon) of the ``in``
+stream: the sample's score, the certified threshold and whether that selective classifier accepts it.
+
+``guided_backprop.parquet``: the guided-backprop map of every sample for its predicted class, in the
+columns of ``au explain``'s ``attributions.parquet`` (:func:`au.explain.schema.attributions_schema`).
+
 ``comparison.parquet``: one row per (OOD set, detector) scored for both classifiers: AUROC and
 TNR at 95% TPR of the standard (baseline) and of the confident classifier.
 """
@@ -22,6 +28,8 @@ import pyarrow as pa
 
 BOUNDARY_FILE = "boundary.parquet"
 ACCEPTANCE_FILE = "acceptance.parquet"
+DECISIONS_FILE = "decisions.parquet"
+MAPS_FILE = "guided_backprop.parquet"
 COMPARISON_FILE = "comparison.parquet"
 
 
@@ -50,6 +58,18 @@ ACCEPTANCE_SCHEMA = pa.schema(
         ),  # share of in-distribution test inputs accepted
         pa.field("accepted", pa.int64(), nullable=False),  # generated samples accepted
         pa.field("accepted_share", pa.float64(), nullable=False),
+    ]
+)
+
+DECISIONS_SCHEMA = pa.schema(
+    [
+        pa.field("example_id", pa.string(), nullable=False),  # the generated sample
+        pa.field("entry", pa.string(), nullable=False),
+        pa.field("method", pa.string(), nullable=False),
+        pa.field("epsilon", pa.float64(), nullable=False),
+        pa.field("score", pa.float64(), nullable=False),  # the sample's score under the entry's detector
+        pa.field("threshold", pa.float64()),  # null when nothing is certified
+        pa.field("accepted", pa.bool_(), nullable=False),  # score >= threshold (never, when uncertified)
     ]
 )
 

@@ -53,12 +53,13 @@ from au import activations, jobs, progress
 from au.activations.hooks import capture
 from au.activations.reader import LayerData, Recording
 from au.data import ImageDataset, ids_sha256, to_tensor
+from au.detectors import registry
+from au.detectors.base import Detector
 from au.detectors.inputs import Inputs, fit_detector, score_detector
-from au.detectors.parzen import ParzenLSH
 from au.errors import AUError
 from au.generate import decode_plots
 from au.generate.decode_config import DecodeConfig
-from au.generate.decode_tables import DECODED, LOGIT_SCORES, decoded_schema, table_rows
+from au.generate.decode_tables import DECODED, decoded_schema, score_names, table_rows
 from au.generate.decoder import Training, build_decoder, decode, to_uint8, train_decoder
 from au.generate.density_draws import density_rows
 from au.generate.invert import invert
@@ -180,15 +181,14 @@ def decode_run(
         )
     claim = jobs.claim(job)
 
-    scores = [fit_detector(cls(), Inputs(logits=train.logits)) for cls in LOGIT_SCORES]
     table, summaries, files = [], [], []
     for index, layer in enumerate(layers):
-        rows, summary, written = decode_layer(model, layer, index, train, test, config, scores, claim)
+        rows, summary, written = decode_layer(model, layer, index, train, test, config, claim)
         table += rows
         summaries.append(summary)
         files += written
 
-    write_table(claim.path(DECODED), table, decoded_schema(train.logits.shape[1]))
+    write_table(claim.path(DECODED), table, decoded_schema(train.logits.shape[1], score_names()))
     record = {
         "model": {"name": model_name, "weights_sha256": weights, "run": run_dir},
         "train_acts": str(train_acts),
@@ -281,14 +281,16 @@ def recorded_data(recording: Recording, data: ImageDataset | None, option: str) 
     return data
 
 
-def decode_layer(model, layer: LayerInput, index: int, train: Rows, test: Rows, config, scores, claim):
+def decode_layer(model, layer: LayerInput, index: int, train: Rows, test: Rows, config, claim):
     """One layer's decoder, decoded rows and figures: (table rows, summary, files written)."""
     progress.note(
         f"[decode] {layer.name} {layer.shape}: {len(train.ids):,} training rows, {len(test.ids):,} held-out"
     )
     x_train, x_test = train.values(layer.name), test.values(layer.name)
     decoder, training, weights_file = layer_decoder(layer, index, x_train, train.images, config, claim)
-    density = ParzenLSH(seed=config.seed).fit(layer.density_features(x_train))
+    fitted = Inputs(logits=train.logits, features=layer.density_features(x_train), labels=train.labels)
+    density = registry.density(config.seed).fit(fitted.features)
+    scores = [fit_detector(registry.build(name), fitted) for name in score_names()]
     scorer = Scorer(model, layer, density, scores)
     test_part = heldout_rows(decoder, scorer, layer, x_test, test, train.images)
     draws = density_rows(decoder, scorer, layer, x_train, train, density, config, index)
@@ -361,15 +363,16 @@ def _image_shape(images: np.ndarray) -> tuple[int, int, int]:
 
 
 class Scorer:
-    """Feeds images back through the classifier: prediction, probabilities, logit scores, densities, feature error."""
+    """Feeds images back through the classifier: prediction, probabilities, every detector's score, densities,
+    feature error."""
 
     def __init__(
-        self, model: nn.Module, layer: LayerInput, density: ParzenLSH, scores: list, batch_size: int = 256
+        self, model: nn.Module, layer: LayerInput, density: Detector, scores: list, batch_size: int = 256
     ) -> None:
         self.model = model
         self.layer = layer
-        self.density = density
-        self.scores = scores  # fitted detectors that read the logits
+        self.density = density  # the registry's density, fitted on the layer's training features
+        self.scores = scores  # fitted detectors that read the logits or the layer's features
         self.batch_size = batch_size
 
     def activations(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -390,10 +393,12 @@ class Scorer:
         logits, feats = self.activations(images)
         targets = np.asarray(targets, dtype=np.float32)
         error = np.linalg.norm(feats - targets, axis=1) / np.maximum(np.linalg.norm(targets, axis=1), 1e-12)
+        pred = logits.argmax(axis=1)
+        inputs = Inputs(logits=logits, features=self.layer.density_features(feats), pred=pred)
         return {
-            "pred": logits.argmax(axis=1),
+            "pred": pred,
             "probs": softmax(logits.astype(np.float64), axis=1).astype(np.float32),
-            **{d.name: score_detector(d, Inputs(logits=logits)) for d in self.scores},
+            "scores": {d.name: score_detector(d, inputs) for d in self.scores},
             "target_log_density": self.density.score_samples(self.layer.density_features(targets)),
             "decoded_log_density": self.density.score_samples(self.layer.density_features(feats)),
             "feature_error": error,

@@ -11,7 +11,10 @@ of it, and how far it lies from its target and its source::
     t                    float64             an interpolation's place between its two sources (else null)
     pred                 int64               the classifier's prediction on the decoded image
     probs                list<float32>[K]    its class probabilities
-    <score>              float64             one column per detector of LOGIT_SCORES, read from its logits
+    <detector>           float64             one column per registered detector that reads the logits or
+                                             the layer's features (higher = more in-distribution), the
+                                             feature detectors fitted at the row's layer on the training
+                                             rows (:func:`score_names`); the density has its own columns
     target_log_density   float64             ``parzen_lsh`` log-density of the vector decoded
     decoded_log_density  float64             that of the decoded image's own activation at the layer
     feature_error        float64             ||phi(image) - target|| / ||target||
@@ -28,16 +31,20 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
-from au.detectors.energy import Energy
-from au.detectors.msp import MSP
+from au.detectors import registry
 
 DECODED = "decoded.parquet"
-LOGIT_SCORES = (MSP, Energy)
-"""Scores of the logits recorded for every decoded image, each under its detector's name."""
 
 
-def decoded_schema(num_classes: int) -> pa.Schema:
-    """``decoded.parquet``'s schema for ``num_classes`` probabilities (the columns are described above)."""
+def score_names() -> tuple[str, ...]:
+    """The detectors that score every decoded image: each registered one that reads the logits or a layer's
+    features, chosen by what it declares it reads - but the density, whose log-densities have columns of
+    their own (``target_log_density``, ``decoded_log_density``)."""
+    return tuple(n for n in registry.reading("logits", "features") if n != registry.DENSITY)
+
+
+def decoded_schema(num_classes: int, scores) -> pa.Schema:
+    """``decoded.parquet``'s schema for ``num_classes`` probabilities and the detector columns ``scores``."""
     element = pa.field("element", pa.float32(), nullable=False)
     return pa.schema(
         [
@@ -49,7 +56,7 @@ def decoded_schema(num_classes: int) -> pa.Schema:
             pa.field("t", pa.float64()),
             pa.field("pred", pa.int64(), nullable=False),
             pa.field("probs", pa.list_(element, num_classes), nullable=False),
-            *(pa.field(cls.name, pa.float64(), nullable=False) for cls in LOGIT_SCORES),
+            *(pa.field(name, pa.float64(), nullable=False) for name in scores),
             pa.field("target_log_density", pa.float64(), nullable=False),
             pa.field("decoded_log_density", pa.float64(), nullable=False),
             pa.field("feature_error", pa.float64(), nullable=False),
@@ -62,8 +69,9 @@ def decoded_schema(num_classes: int) -> pa.Schema:
 def table_rows(
     layer: str, kind: str, images: np.ndarray, scored: dict, sources: list[list[str]], **extra
 ) -> list[dict]:
-    """Rows of ``decoded.parquet`` for decoded ``images`` (n, H, W, C); ``extra`` holds per-row columns or None."""
-    columns = [cls.name for cls in LOGIT_SCORES] + [
+    """Rows of ``decoded.parquet`` for decoded ``images`` (n, H, W, C); ``scored["scores"]`` maps each detector
+    to its scores (n,); ``extra`` holds per-row columns or None."""
+    columns = [
         "target_log_density",
         "decoded_log_density",
         "feature_error",
@@ -78,6 +86,7 @@ def table_rows(
             "t": _item(extra.get("t"), i, float),
             "pred": int(scored["pred"][i]),
             "probs": scored["probs"][i],
+            **{d: float(s[i]) for d, s in scored["scores"].items()},
             **{c: float(scored[c][i]) for c in columns},
             "pixel_mse": _item(extra.get("pixel_mse"), i, float),
             "png": png_bytes(images[i]),

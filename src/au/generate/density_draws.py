@@ -1,6 +1,6 @@
 """Draws from the ``parzen_lsh`` kernel around training points of high and of low density (``au decode``).
 
-:func:`kernel_draws` samples a fitted :class:`au.detectors.parzen.ParzenLSH`'s Gaussian kernel around
+:func:`kernel_draws` samples a fitted density's (``parzen_lsh``, :data:`au.detectors.registry.DENSITY`) Gaussian kernel around
 given anchor activations; :func:`density_rows` picks the anchors - the held-out training points (not
 among the kernel's centres) of highest and of lowest log-density - and decodes one draw around each
 into the ``high_density`` and ``low_density`` rows of ``decoded.parquet`` (:mod:`au.generate.decode_tables`).
@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from au.detectors.msp import MSP
-from au.detectors.parzen import ParzenLSH
+from au.detectors.base import Detector  # the registry's density (au.detectors.registry.DENSITY), fitted
 from au.generate.decode_tables import table_rows
 from au.generate.decoder import decode, to_uint8
 
@@ -22,7 +21,7 @@ if TYPE_CHECKING:  # annotations only: the job imports this module
 
 
 def kernel_draws(
-    density: ParzenLSH, layer: LayerInput, anchors: np.ndarray, rng: np.random.Generator
+    density: Detector, layer: LayerInput, anchors: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
     """One draw from ``density``'s Gaussian kernel around each anchor activation (k, F): shape (k, F).
 
@@ -69,6 +68,6 @@ def density_rows(
             f"{kind}_anchor_log_density": float(held_density[chosen].mean()) if k else None,
             f"{kind}_target_log_density": float(scored["target_log_density"].mean()) if k else None,
             f"{kind}_decoded_log_density": float(scored["decoded_log_density"].mean()) if k else None,
-            f"{kind}_msp": float(scored[MSP.name].mean()) if k else None,
+            f"{kind}_msp": float(scored["probs"].max(axis=1).mean()) if k else None,  # maximum softmax
         }
     return out
