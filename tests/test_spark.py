@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -94,6 +95,18 @@ def test_spark_record_equals_local(spark, tiny, tmp_path, dtype, pool):
     assert len(m["parts"]) >= 3 and m["engine"]["name"] == "spark"
     _same_tables(tmp_path / "local", tmp_path / "spark")
     assert not list((tmp_path / "spark").glob(jobs.INCOMPLETE))
+    # the manifest states the schema Spark's files hold: the local columns, layers as list<float32>
+    stored = [pq.read_schema(tmp_path / "spark" / part["file"]) for part in m["parts"]]
+    assert {s.to_string(show_schema_metadata=False) for s in stored} == {m["schema"]}
+    local = activations.open(tmp_path / "local")
+    local_schema = pq.read_schema(local.files[0])
+    assert stored[0].names == local_schema.names and m["schema"] != local.manifest["schema"]
+    for field in local_schema:
+        got = stored[0].field(field.name).type
+        if pa.types.is_fixed_size_list(field.type):  # float16 too: Spark stores float32
+            assert pa.types.is_list(got) and got.value_type == pa.float32(), field.name
+        else:
+            assert got == field.type, field.name
 
 
 def test_spark_record_resumes_after_a_kill(spark, tiny, tmp_path, monkeypatch):
@@ -163,6 +176,94 @@ def test_spark_score_equals_local(spark, tiny, tmp_path):
     assert spark_m["in_distribution"]["n_fit"] == local["in_distribution"]["n_fit"]
 
 
+def test_spark_parzen_deann_tracks_the_local_detector(spark, tiny, tmp_path, monkeypatch):
+    """parzen_lsh's Spark default: DEANN per block of training rows (arXiv 2107.02736) against the local detector.
+
+    2,980 fitted training rows (200 held out for the bandwidths) in 5 reference blocks of about
+    560; queries: 500 test rows and 200 OOD rows (the same blobs plus up to 7 grey levels of
+    noise). Measured: largest |score difference| from the local ``deann`` detector 0.40 and from
+    the exact sum 0.040 (the local detector from exact: 0.42; log-densities of about 160); AUROC
+    0.81297 against local ``deann``'s 0.81331 and exact's 0.81319. Tolerances: no farther from
+    exact than the local estimate plus 0.05, 0.6 from local ``deann``; AUROC within 0.002 of both.
+    """
+    from au.detectors.parzen import ParzenLSH
+    from au.engines.spark import score
+    from au.ood import auroc
+    from au.score.config import ScoreConfig
+    from au.score.schema import read_scores_table
+
+    model = _model(tiny)
+    train = make_dataset(3000, 3, shape=(28, 28, 1), seed=2, split="train")
+    blobs = make_dataset(200, 3, shape=(28, 28, 1), seed=6, split="all")
+    noisy = blobs.images + np.random.default_rng(1).integers(0, 8, blobs.images.shape).astype(np.uint8)
+    ood = data.ImageDataset(noisy, blobs.labels, blobs.ids, blobs.class_names, "noisy-blobs", "all")
+    rec = RecordConfig(layers=("fc1", "logits"), pool="avg", dtype="float32")
+    test = data.load(f"npz:{tiny / 'blobs.npz'}", "test")
+    for name, dataset in (("train", train), ("test", test), ("ood", ood)):
+        record(model, dataset, tmp_path / name, rec, show_progress=False)
+    config = ScoreConfig(
+        detectors=("parzen_lsh",), layer="fc1", val_size=20, params={"parzen_lsh": {"heldout": 200}}
+    )
+    monkeypatch.setattr(score, "REFERENCE_BLOCK", 600)  # 5 blocks of 2,980 fitted rows
+    m = score.score_spark(tmp_path / "train", [(tmp_path / "test", False), (tmp_path / "ood", True)],
+                          tmp_path / "spark", config, master=MASTER)  # fmt: skip
+    on_spark = read_scores_table(tmp_path / "spark" / "scores.parquet").column("parzen_lsh").to_numpy()
+
+    features = activations.open(tmp_path / "train").layer("fc1").values
+    fit_rows = score._fitting_rows(activations.open(tmp_path / "train"), config)
+    local = ParzenLSH(heldout=200).fit(features[fit_rows])
+    queries = np.concatenate([activations.open(tmp_path / s).layer("fc1").values for s in ("test", "ood")])
+    s_local = local.score_samples(queries)
+    s_exact = local.partition_log_densities(queries, method="exact").sum(axis=2).mean(axis=1)
+
+    def area(s: np.ndarray) -> float:
+        return auroc(s[:500], s[500:])
+
+    assert np.abs(on_spark - s_exact).max() <= np.abs(s_local - s_exact).max() + 0.05
+    assert np.abs(on_spark - s_local).max() <= 0.6
+    assert abs(area(on_spark) - area(s_local)) <= 0.002 and abs(area(on_spark) - area(s_exact)) <= 0.002
+    assert m["detectors"]["parzen_lsh"]["ood"]["noisy-blobs"]["auroc"] == pytest.approx(
+        area(on_spark), abs=1e-12
+    )
+
+
+def test_spark_statistics_are_added_up_by_spark(spark, monkeypatch):
+    """Mahalanobis's class sums and d x d Gram matrices are added up by the executors: the driver receives the totals."""
+    from pyspark import RDD
+
+    from au.detectors import registry
+    from au.engines.spark import score
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 600)
+    x = (rng.normal(size=(600, 16)) + y[:, None]).astype(np.float32)
+    table = pa.table({"_row": np.arange(600), "label": y,
+                      "feat": pa.array(list(x), type=pa.list_(pa.float32()))})  # fmt: skip
+    frame = spark.createDataFrame(table.to_pandas()).repartition(12)
+    received = []
+
+    def counted(collect):
+        def wrapper(self, *a, **k):
+            out = collect(self, *a, **k)
+            received.append(len(out))
+            return out
+
+        return wrapper
+
+    monkeypatch.setattr(score, "FAN_IN", 3)  # a tree of three levels: 12 partitions -> 4 -> 2 -> 1
+    monkeypatch.setattr(RDD, "collect", counted(RDD.collect))
+    monkeypatch.setattr(
+        type(frame), "collect", counted(type(frame).collect)
+    )  # Spark 4: the classic DataFrame
+    det = registry.build("mahalanobis")
+    score._fit(det, frame, "feat", 16, np.arange(600))
+    # one collect per pass, of one row per key: 3 class counts and 3 sums; then the Gram matrix and the rows
+    assert received == [6, 2]
+    local = registry.build("mahalanobis").fit(x, y)
+    np.testing.assert_allclose(det.means_, local.means_, rtol=1e-12)
+    np.testing.assert_allclose(det.precision_, local.precision_, rtol=1e-9)
+
+
 def test_spark_score_refuses_detectors_that_need_one_process(spark, tiny, tmp_path):
     from au.engines.spark.score import score_spark
     from au.errors import AUError
@@ -182,6 +283,10 @@ def test_spark_score_refuses_detectors_that_need_one_process(spark, tiny, tmp_pa
             tmp_path / "out",
             ScoreConfig(detectors=("odin",)),
         )
+    assert not (tmp_path / "out").exists()
+    lsh = ScoreConfig(detectors=("parzen_lsh",), params={"parzen_lsh": {"method": "lsh"}})
+    with pytest.raises(AUError, match="method='lsh' cannot be scaled out"):  # its tables need every row
+        score_spark(tmp_path / "acts", [(tmp_path / "acts", False)], tmp_path / "out", lsh)
     assert not (tmp_path / "out").exists()
 
 
@@ -221,25 +326,78 @@ def test_spark_ablation_equals_local_and_counts_each_trial_once(spark, tmp_path)
     assert again.num_rows == 2 and pq.read_table(tmp_path / "twice" / "trials.parquet").num_rows == 2
 
 
-@pytest.mark.parametrize("case", ["no-image-column", "unreachable-master", "no-java"])
-def test_spark_bad_input_is_one_line_and_writes_nothing(tiny, tmp_path, case):
-    table, env, master = tiny / "test.parquet", dict(os.environ), MASTER
+@pytest.fixture(scope="module")
+def tiny_acts(tiny):
+    """Local recordings of the tiny run's training and test splits (fc1 and the logits), for au score."""
+    from au.train.rundir import load_run
+
+    trained, spec = load_run(tiny / "run"), f"npz:{tiny / 'blobs.npz'}"
+    config = RecordConfig(layers=("fc1", "logits"), pool="avg", dtype="float32")
+    weights = trained.manifest["weights"]["sha256"]  # the run's: au score --run accepts these recordings
+    for split in ("train", "test"):
+        dataset = data.load(spec, split)
+        record(
+            trained.model,
+            dataset,
+            tiny / f"acts-{split}",
+            config,
+            weights_sha256=weights,
+            show_progress=False,
+        )
+    return tiny
+
+
+BAD_INPUTS = {  # case: (what the one line must say)
+    "unreachable-master": "no answer (Connection refused); start the master",
+    "invalid-master": "is not a Spark master URL; use local[N]",
+    "java-home-without-java": "has no bin/java, and the Spark engine needs Java 17 or newer; point JAVA_HOME",
+    "no-java": "no java on the PATH (JAVA_HOME is not set), and the Spark engine needs Java 17 or newer",
+}
+
+
+def _spark_command(command: str, tiny: Path, table: Path, master: str, out: Path) -> list[str]:
+    """The arguments of a correct ``au COMMAND --engine spark`` on the tiny run, but for ``master``."""
+    engine = ["--engine", "spark", "--master", master, "--out", str(out)]
+    if command == "record":
+        return ["record", "--run", str(tiny / "run"), "--images", str(table), *engine]
+    if command == "score":
+        return ["score", "--run", str(tiny / "run"), "--acts", str(tiny / "acts-train"),
+                "--test-acts", str(tiny / "acts-test"), "--val-size", "10", *engine]  # fmt: skip
+    return ["ablate", "--model", "mnist-cnn", "--data", f"npz:{tiny / 'blobs.npz'}", "--fractions", "1",
+            "--trials", "1", "--max-steps", "2", *engine]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "command, case",
+    [("record", "no-image-column")] + [(c, k) for c in ("record", "score", "ablate") for k in BAD_INPUTS],
+)
+def test_spark_bad_input_is_one_line_and_writes_nothing(tiny, tiny_acts, tmp_path, command, case):
+    """Java, the master and the input are checked before the output directory is claimed: one line, exit 1."""
+    table, master = tiny / "test.parquet", MASTER
+    env = {k: v for k, v in os.environ.items() if k != "AU_DEBUG"}
     if case == "no-image-column":
-        bad = pq.read_table(table).drop_columns(["image"])
-        pq.write_table(bad, tmp_path / "bad.parquet")
+        pq.write_table(pq.read_table(table).drop_columns(["image"]), tmp_path / "bad.parquet")
         table, fragment = tmp_path / "bad.parquet", "no 'image' column"
-    elif case == "unreachable-master":
-        master, fragment = f"spark://127.0.0.1:{_free_port()}", "no answer"
     else:
-        env["JAVA_HOME"], fragment = str(tmp_path / "no-java"), "needs Java 17"
+        fragment = BAD_INPUTS[case]
+    if case == "unreachable-master":
+        master = f"spark://127.0.0.1:{_free_port()}"
+    elif case == "invalid-master":
+        master = "spark//127.0.0.1:7077"
+    elif case == "java-home-without-java":
+        env["JAVA_HOME"] = str(tmp_path / "no-java")
+        fragment = f"JAVA_HOME={tmp_path / 'no-java'} {fragment}"
+    elif case == "no-java":
+        env.pop("JAVA_HOME", None)
+        env["PATH"] = str(tmp_path)  # nothing on it: no java
     start = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "au", "--quiet", "record", "--run", str(tiny / "run"), "--engine", "spark",
-         "--master", master, "--images", str(table), "--out", str(tmp_path / "out")],
+        [sys.executable, "-m", "au", *_spark_command(command, tiny, table, master, tmp_path / "out")],
         capture_output=True, text=True, env={**env, "AU_PROGRESS": "0"}, timeout=120,
     )  # fmt: skip
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 1 and len(lines) == 1 and fragment in lines[0], proc.stderr
+    assert lines[0].startswith(f"au {command}: error: ") and "Traceback" not in proc.stderr
     assert time.monotonic() - start < 60
     assert not (tmp_path / "out").exists()
 
@@ -298,10 +456,12 @@ class Cluster:
                         "--work-dir", str(self.root / f"work-{k}"), log=f"worker-{k}.log")  # fmt: skip
             _wait_port(port)
 
-    def kill_worker(self, k: int) -> None:
-        """SIGKILL worker ``k`` and the executors it started (their command lines name its work folder or port)."""
+    def kill_worker(self, k: int) -> list[int]:
+        """SIGKILL worker ``k`` and the executors it started (their command lines name its work folder or
+        port); returns the executors' process ids."""
         mark = (str(self.root / f"work-{k}"), f"Worker@127.0.0.1:{self.worker_ports[k]}")
         os.killpg(self.procs[1 + k].pid, signal.SIGKILL)
+        executors = []
         for pid in os.listdir("/proc"):
             try:
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
@@ -309,6 +469,8 @@ class Cluster:
                 continue
             if pid.isdigit() and any(m in cmd for m in mark):
                 os.kill(int(pid), signal.SIGKILL)
+                executors.append(int(pid))
+        return executors
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -353,17 +515,26 @@ def test_standalone_cluster_survives_a_killed_worker(tmp_path):
     )
 
     cluster = Cluster(tmp_path)
-    killed = threading.Event()
+    out, returned, seen = tmp_path / "spark", threading.Event(), {}
 
-    def killer() -> None:  # once the first task has committed its output, kill worker 0
-        temporary = tmp_path / "spark" / SPARK_DIR / "_temporary"
-        end = time.monotonic() + 300
-        while time.monotonic() < end and not killed.is_set():
-            if list(temporary.glob("*/task_*")):
-                cluster.kill_worker(0)
-                killed.set()
-                return
-            time.sleep(0.2)
+    def killer() -> None:
+        """Once the first task has committed its output, kill worker 0; note what the job had done by then."""
+        try:
+            end = time.monotonic() + 300
+            while time.monotonic() < end and not returned.is_set():
+                committed = list((out / SPARK_DIR / "_temporary").glob("*/task_*"))
+                if committed:
+                    seen["tasks_committed"] = len(committed)
+                    seen["job_committed"] = (out / SPARK_DIR / "_SUCCESS").exists()
+                    seen["job_returned"] = returned.is_set()
+                    seen["executors"] = cluster.kill_worker(0)
+                    seen["worker_exit"] = cluster.procs[1].wait(timeout=30)
+                    seen["at"] = time.monotonic()
+                    seen["executors_left"] = _still_running(seen["executors"])
+                    return
+                time.sleep(0.2)
+        except BaseException as e:  # the test reads it below: a failing killer must not pass for a kill
+            seen["error"] = repr(e)
 
     from pyspark.sql import SparkSession
 
@@ -375,17 +546,44 @@ def test_standalone_cluster_survives_a_killed_worker(tmp_path):
             assert s.sparkContext.master == cluster.master
             thread = threading.Thread(target=killer, daemon=True)
             thread.start()
-            m = record_spark(model, tmp_path / "images.parquet", tmp_path / "spark", config, master=cluster.master,
+            m = record_spark(model, tmp_path / "images.parquet", out, config, master=cluster.master,
                              rows_per_task=200)  # fmt: skip
-            thread.join(timeout=1)
+            returned.set()
+            finished = time.monotonic()
+            thread.join(timeout=60)
+        # while the cluster still runs: worker 0 and its executors were killed, during the recording
+        assert not thread.is_alive() and "error" not in seen, seen
+        assert "at" in seen, "worker 0 was never killed: no task committed within 300 s"
+        assert seen["worker_exit"] == -signal.SIGKILL and cluster.procs[1].poll() == -signal.SIGKILL
+        assert cluster.procs[0].poll() is None and cluster.procs[2].poll() is None  # the master, worker 1
+        assert seen["executors"] and not seen["executors_left"], seen
+        partitions = 3000 // 200
+        assert seen["at"] < finished and not seen["job_returned"] and not seen["job_committed"], seen
+        assert seen["tasks_committed"] < partitions, seen
     finally:
-        killed.set()
+        returned.set()
         cluster.stop()
-    assert killed.is_set() and cluster.procs[1].poll() is not None
-    assert m["rows"] == 3000
-    ids = activations.open(tmp_path / "spark").ids()
+    assert m["rows"] == 3000 and len(m["parts"]) == partitions
+    ids = activations.open(out).ids()
     assert len(ids) == 3000 and len(set(ids.tolist())) == 3000
-    _same_tables(tmp_path / "local", tmp_path / "spark")
+    _same_tables(tmp_path / "local", out)
+
+
+def _still_running(pids: list[int], seconds: float = 10) -> list[int]:
+    """Those of ``pids`` still running (not gone, nor a zombie) after up to ``seconds``."""
+    end = time.monotonic() + seconds
+    while True:
+        left = []
+        for pid in pids:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state not in ("Z", "X"):
+                left.append(pid)
+        if not left or time.monotonic() > end:
+            return left
+        time.sleep(0.2)
 
 
 def test_cli_records_and_scores_with_spark(tiny, tmp_path):

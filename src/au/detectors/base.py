@@ -19,10 +19,14 @@
 * ``"rows"``: nothing to learn beyond the input width (fitted on a few rows); scored row by row.
 * ``"statistics"``: fitted from statistics summed over chunks of the training rows, in passes
   (:meth:`Detector.chunk_statistics`, :meth:`Detector.fit_statistics`); scored row by row.
-* ``"neighbours"``: fitted on a few rows; scored against the training rows block by block
-  (:meth:`Detector.reference_partial`), the blocks' partial results merged
-  (:meth:`Detector.merge_partials`) - exactly, not approximately.
+* ``"neighbours"``: fitted on a few rows (or in statistics passes); scored against the training
+  rows block by block (:meth:`Detector.reference_partial`), the blocks' partial results merged
+  (:meth:`Detector.merge_partials`) - exactly what one block of every row gives (kNN's k-th
+  neighbour; ParzenLSH's exact sums), or an estimate whose blocks' parts add up (ParzenLSH's DEANN).
 * ``None``: needs all training rows in one process (or images); the local engine only.
+
+An engine calls :meth:`Detector.check_scale_out` before it claims its output, and combines the
+statistics of chunks key by key, in any order and grouping (:meth:`Detector.combine_statistics`).
 
 Inputs are checked once, here: features and logits are 2-D, numeric and finite with the fitted
 column count; images are uint8 (n, H, W, C) of the fitted shape. Every refusal is one line naming
@@ -260,6 +264,13 @@ class Detector:
 
     # ------------------------------------------------------------------ scaling out (see the module's docstring)
 
+    def check_scale_out(self) -> None:
+        """Before an engine claims its output: the parameters, checked as ``fit`` checks them; one line when
+        this detector cannot be scaled out with them (``scale_out`` is None, or a parameter rules it out)."""
+        if self.scale_out is None:
+            raise AUError(f"{type(self).__name__} needs all training rows (or the images) in one process")
+        self._check_params()
+
     def chunk_statistics(self, X: Any, y: Any, step: int, rows: np.ndarray) -> dict[str, np.ndarray]:
         """Pass ``step``'s statistics of one chunk of training rows, to be combined over chunks.
 
@@ -271,7 +282,11 @@ class Detector:
         return {"rows": np.array([len(x)], dtype=np.int64)}
 
     def combine_statistics(self, a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Two chunks' statistics as one: summed key by key (a detector may combine some keys otherwise)."""
+        """Two chunks' statistics as one: summed key by key (a detector may combine some keys otherwise).
+
+        Key by key, associative and commutative, with ``{}`` as identity: an engine may combine one
+        key's values apart from the others, in any grouping.
+        """
         return {k: a[k] + b[k] if k in a and k in b else a.get(k, b.get(k)) for k in {**a, **b}}
 
     def fit_statistics(self, step: int, totals: dict[str, np.ndarray], n_features: int) -> bool:

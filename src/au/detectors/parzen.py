@@ -62,6 +62,7 @@ standard deviation carried into an interval for z.
 from __future__ import annotations
 
 import math
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -118,7 +119,9 @@ def _nearest(ref: torch.Tensor, queries: np.ndarray, block: int = 512) -> tuple[
 
 
 class ParzenLSH(Detector):
-    """Parzen-window log-density over partitions of neurons, accelerated with Euclidean LSH.
+    """Parzen-window log-density over partitions of neurons, estimated by DEANN (default) or Euclidean LSH.
+
+    (The name is historical: LSH was its first estimator.)
 
     Parameters
     ----------
@@ -133,10 +136,10 @@ class ParzenLSH(Detector):
         Shape of the recorded conv map, for ``structure="channels"`` on unpooled features.
     method : {"deann", "lsh", "exact"}
         DEANN's estimate (the default: approximate nearest neighbours from faiss plus a random
-        sample, :class:`au.detectors.kde.DEANN`; 32x the exact estimate's speed at AUROC within
-        0.001 of it, a fit under 10 s on 60,000 MNIST references); the kernel sum over LSH candidate
-        neighbours (faster to score, slower to fit, 0.015 off exact's AUROC on uniform noise); or all
-        pairs.
+        sample, :class:`au.detectors.kde.DEANN`; on mnist-cnn's fc1 with 60,000 MNIST references,
+        32-41x the exact estimate's scoring speed at AUROC within 0.001 of it, a fit of 5-9 s, a
+        0.62 GB peak); the kernel sum over LSH candidate neighbours (a fit of minutes, AUROC
+        0.005-0.015 off exact's); or all pairs. ``benchmarks/parzen_lsh.py`` measures all three.
     tables : int
         LSH tables per partition (``lsh``).
     candidates : float
@@ -366,13 +369,24 @@ class ParzenLSH(Detector):
         return log_sums - math.log(n) - 0.5 * g * math.log(2 * math.pi * h * h)
 
     # ------------------------------------------------------------------ scaling out (au.detectors.base)
-    # Four passes over chunks of the training rows reproduce _fit with method="exact": the mean, the
-    # standard deviation, the held-out and sampled rows (drawn with the same generator, in the same
-    # order), then the held-out points' kernel sums per bandwidth. Scoring sums the kernel over blocks
-    # of training rows and merges the blocks' log-sums; no reference_, LSH tables or faiss indexes are
-    # kept. So whatever ``method`` says, a scaled-out detector falls back to the exact estimate - and to
-    # the exact choice of bandwidths, which a local ``deann`` fit estimates instead (the same grid
-    # points on mnist-cnn's fc1; tests/test_parzen_methods.py).
+    # Four passes over chunks of the training rows reproduce _fit's choice of bandwidths with
+    # method="exact": the mean, the standard deviation, the held-out and sampled rows (drawn with the
+    # same generator, in the same order), then the held-out points' kernel sums per bandwidth, summed
+    # exactly for every method (heldout x n pairs: little beside scoring; a local ``deann`` fit
+    # estimates them instead and picks the same grid points on mnist-cnn's fc1,
+    # tests/test_parzen_methods.py). Scoring estimates each query's kernel sum over every block of
+    # training rows (reference_partial) and adds the blocks' sums (merge_partials): exactly
+    # (``exact``), or by DEANN over the block (``deann``, the default). ``lsh`` is refused: its tables
+    # are calibrated on all references at once. No reference_, LSH tables or faiss indexes are kept.
+
+    def check_scale_out(self) -> None:
+        """The parameters, and ``method``: ``deann`` and ``exact`` scale out, ``lsh`` does not (one line)."""
+        super().check_scale_out()
+        if self.method == "lsh":
+            raise AUError(
+                "ParzenLSH: method='lsh' cannot be scaled out (its LSH tables are calibrated on all training "
+                "rows in one process); use method='deann' (the default) or 'exact', or the local engine"
+            )
 
     def chunk_statistics(self, X, y, step: int, rows) -> dict[str, np.ndarray]:
         x = self._check_input(X, fitting=True)
@@ -463,22 +477,45 @@ class ParzenLSH(Detector):
         self.heldout_scores_ = self.heldout_partition_log_densities_.sum(axis=2).mean(axis=1)
 
     def reference_partial(self, reference, X, rows) -> np.ndarray:
-        """Kernel log-sums of each input over this block's reference rows, per partition: (n, partitions)."""
+        """Log kernel sums of each input over this block of training rows, per partition: (n, partitions).
+
+        ``reference`` (m, d) are the training rows at positions ``rows`` (m,); the held-out ones are
+        left out. ``method="exact"`` sums the kernel over every pair. ``method="deann"`` estimates the
+        block's sum by DEANN (Karppa, Aumüller & Pagh 2022, arXiv 2107.02736): a faiss index over the
+        block's rows gives each input's ``neighbours`` nearest, summed exactly, and a random sample of
+        ``samples`` of the block's rows, scaled up by (block rows) / ``samples``, stands for the
+        others (:class:`au.detectors.kde.DEANN`). Each block's estimate is unbiased, so the sum over
+        blocks (:meth:`merge_partials`) is an unbiased estimate of the whole sum, from
+        ``blocks x (neighbours + samples)`` kernel terms per input and partition; a block of no more
+        than ``samples`` rows is summed exactly. The index and sample depend only on the block's
+        rows (sorted by position) and the seed: a block holding every reference row gets the local
+        fit's own index, and a Spark task retried or run again gets the same estimate.
+        """
         self._check_fitted()
-        ref = self._standardise(self._check_input(reference, "reference"))
-        ref = ref[~np.isin(np.asarray(rows), self._drawn["heldout"][0])]
+        rows = np.asarray(rows)
+        kept = np.flatnonzero(~np.isin(rows, self._drawn["heldout"][0]))
+        kept = kept[np.argsort(rows[kept], kind="stable")]  # in row order, whatever order the block came in
+        ref = self._standardise(self._check_input(reference, "reference")[kept])
         z = self._standardise(self._check_input(X))
         out = np.full((len(z), len(self._partitions())), -np.inf)
+        if not len(ref):
+            return out
+        whole = len(ref) == self.n_reference_  # every reference row: seeded as the local fit's index
+        block = [] if whole else [zlib.crc32(np.ascontiguousarray(rows[kept], dtype=np.int64).tobytes())]
         for j, (r, p, idx) in enumerate(self._partitions()):
-            if len(ref):
-                ref_t = torch.from_numpy(np.ascontiguousarray(ref[:, idx]))
-                out[:, j] = _log_kernel_sums_exact(
-                    ref_t, np.ascontiguousarray(z[:, idx]), float(self.bandwidths_[r, p])
+            h, part, q = float(self.bandwidths_[r, p]), np.ascontiguousarray(ref[:, idx]), z[:, idx]
+            if self.method == "deann":
+                index = DEANN.build(
+                    part, self.neighbours, self.samples, self.probes, [self.seed, r, p, *block]
                 )
+                out[:, j] = index.log_sums(np.ascontiguousarray(q), h)
+            else:
+                out[:, j] = _log_kernel_sums_exact(torch.from_numpy(part), np.ascontiguousarray(q), h)
         return out
 
     def merge_partials(self, partials: np.ndarray) -> np.ndarray:
-        """The exact Parzen score from every block's log-sums: log-add-exp over blocks, then _score's sums."""
+        """The Parzen score from every block's log-sums (blocks, n, partitions): log-add-exp over blocks, then
+        _score's sums - exact when the blocks' sums are, DEANN's estimate when theirs are."""
         sums = np.logaddexp.reduce(np.asarray(partials, dtype=np.float64), axis=0)  # (n, partitions)
         out = np.zeros((sums.shape[0], *self.bandwidths_.shape))
         for j, (r, p, idx) in enumerate(self._partitions()):

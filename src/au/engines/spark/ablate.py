@@ -14,11 +14,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from au.ablation.trials import TrialSpec, run_trial
-from au.engines.spark.session import session, ship_code
+from au.engines.spark.session import check_spark, session, ship_code
 
 
 def spark_runner(master: str) -> Callable[[list[TrialSpec], tuple, Callable[[dict], None]], None]:
-    """A ``runner`` for :func:`~au.ablation.ablate_job.run_sweep` that fans the trials out on ``master``."""
+    """A ``runner`` for :func:`~au.ablation.ablate_job.run_sweep` that fans the trials out on ``master``.
+
+    Java and ``master`` are checked here, when the runner is made - before ``run_sweep`` loads the
+    data or claims the sweep directory - so that a bad ``JAVA_HOME`` or ``--master`` is one line
+    and leaves nothing behind.
+    """
+    check_spark(master)
 
     def run(pending: list[TrialSpec], args: tuple, finished: Callable[[dict], None]) -> None:
         sweep, out, train, test, factory, _threads = args

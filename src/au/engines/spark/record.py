@@ -1,11 +1,12 @@
 """``au record --engine spark``: the same activations table, computed by Spark's workers and written by its committer.
 
-The job is the local engine's ``record`` job - same identity fields, same manifest, same reader -
+The job is the local engine's ``record`` job - same identity fields, manifest fields and reader -
 with Spark in the middle::
 
     OUT/incomplete.json       the protocol's marker (au.jobs), written before Spark starts
     OUT/spark/part-*.parquet  written by Spark's output committer; spark/_SUCCESS once committed
-    OUT/manifest.json         written last by AU: the parts in row order, their rows and SHA-256
+    OUT/manifest.json         written last by AU: the parts in row order, their rows and SHA-256,
+                              and the schema they hold (layers as list<float32>)
 
 Input is an images table (:mod:`au.data.images_table`: ``au export`` writes one; CIFAR-shaped
 tables are read as they are). Rows keep the table's order: each row's position in its file
@@ -37,7 +38,7 @@ from au.activations.record_job import check_record_inputs, manifest_record
 from au.data.dataset import ImageDataset
 from au.data.images_table import check_images_table, decode_image, example_ids
 from au.data.sources.parquet import table_class_names
-from au.engines.spark.session import session, ship_code, task_progress
+from au.engines.spark.session import check_spark, session, ship_code, task_progress
 from au.engines.spark.worker import record_batches, ship
 from au.errors import AUError
 from au.files import sha256_file
@@ -67,6 +68,7 @@ def record_spark(
     ``split`` column (``"all"``: every row), ``master`` is the Spark master URL, and each Spark task
     records at most ``rows_per_task`` rows. Returns the manifest.
     """
+    check_spark(master)  # Java and the master first: a bad one is one line, and nothing is written
     table, out = Path(table), Path(out)
     sample, positions = _table_rows(table, split, config.limit)
     _, specs, num_outputs, schema = check_record_inputs(model, sample, config)
@@ -113,7 +115,7 @@ def record_spark(
         engine = {"name": "spark", "master": master, "spark": spark.version, "resumed_committed": committed}
     written = _committed_parts(claim.out, n)
     record_ = manifest_record(
-        identity, run_dir, num_outputs, config, written, schema, engine=engine,
+        identity, run_dir, num_outputs, config, written, _stored_schema(claim.out, written), engine=engine,
         seconds=time.perf_counter() - started,
     )  # fmt: skip
     return claim.finish(record_)
@@ -188,6 +190,20 @@ def _arrow_schema(schema: pa.Schema) -> pa.Schema:
             for f in schema
         ]
     )
+
+
+def _stored_schema(out: Path, parts: list[dict]) -> pa.Schema:
+    """The schema Spark's part files hold (read from their footers), for the manifest.
+
+    Not the local engine's: Spark writes layer columns as ``list<float32>`` (it has neither
+    fixed-size lists nor float16) and every column as nullable. The parts of one commit share it;
+    parts that do not are a damaged commit, recorded again by the next run.
+    """
+    schemas = [pq.read_schema(out / part["file"]).remove_metadata() for part in parts]
+    if any(not schema.equals(schemas[0]) for schema in schemas):
+        (out / SPARK_DIR / "_SUCCESS").unlink(missing_ok=True)
+        raise AUError(f"{out}: Spark's part files hold different schemas; re-run the same command")
+    return schemas[0]
 
 
 def _committed_parts(out: Path, rows: int) -> list[dict]:

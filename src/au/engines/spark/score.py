@@ -7,16 +7,21 @@ detectors run where the rows are, each in the way it declares (``scale_out``,
 
 * ``"rows"`` (msp, energy): fitted on the training rows' count and width, scored row by row;
 * ``"statistics"`` (Mahalanobis): each pass's statistics (class counts and sums, then the Gram
-  matrix of class-centred rows) computed per partition by the workers and added up - a Spark
-  aggregation of a few arrays of d x d values, never of rows - then scored row by row;
-* ``"neighbours"`` (kNN): every block of scored rows meets every block of training rows in one
-  task (``cogroup``), which builds a faiss index over its training block; each block's k nearest
-  are merged into the exact k-th neighbour.
+  matrix of class-centred rows) computed per partition by the workers and added up by Spark in
+  a tree (:func:`_reduce_statistics`) - arrays of d x d values, never rows; the driver receives
+  the totals only - then scored row by row;
+* ``"neighbours"`` (kNN, Parzen): every block of scored rows meets every block of training rows
+  in one task (``cogroup``), which builds faiss indexes over its training block: kNN's k nearest
+  of each block merge into the exact k-th neighbour; Parzen's kernel sums over each block - DEANN's
+  estimate from the block's own index and sample by default, exact with ``method="exact"`` - add
+  up, in log space, to the sum over all training rows.
 
-Detectors that read images, or that need all training rows in one process, are refused with
-one line. Scores agree with the local engine's within floating-point summation order (the
-README gives the measured differences). Only scores - one float per row and detector - and the
-recordings' id, label and prediction columns reach the driver.
+Detectors that read images, or that need all training rows in one process (or parameters that
+do, :meth:`~au.detectors.base.Detector.check_scale_out`), are refused with one line before the
+directory is claimed. Scores agree with the local engine's within floating-point summation order,
+and Parzen's DEANN estimate with the local one's within its sampling error (the README gives the
+measured differences). Only scores - one float per row and detector - and the recordings' id,
+label and prediction columns reach the driver.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import pyarrow.parquet as pq
 from au import activations, jobs, progress
 from au.detectors import registry
 from au.engines.spark import worker
-from au.engines.spark.session import session
+from au.engines.spark.session import check_spark, session
 from au.errors import AUError
 from au.score.config import ScoreConfig
 from au.score.schema import SCORES_FILE, read_scores_table, write_scores
@@ -60,6 +65,7 @@ def score_spark(
     (``au score --acts``): ``config.val_size`` rows drawn with ``config.seed`` are left out, then
     the first ``config.fit_limit``. Writes ``out/scores.parquet`` and the manifest; returns it.
     """
+    check_spark(master)  # Java and the master first: a bad one is one line, and nothing is written
     train, recs = activations.open(train_acts), [(activations.open(p), ood) for p, ood in sets]
     layer, detectors = _check_inputs(train, recs, config, weights_sha256)
     fit_rows = _fitting_rows(train, config)
@@ -141,6 +147,7 @@ def _check_inputs(train, recs, config: ScoreConfig, weights: str | None):
                 f"detector {name!r} needs all training rows (or the images) in one process; "
                 "drop it from --detectors or use --engine local"
             )
+        det.check_scale_out()  # its parameters, before the output directory is claimed
         detectors.append(det)
     return layer, detectors
 
@@ -197,18 +204,41 @@ def _width(rec, column: str) -> int:
 
 
 def _fit(det, reference, column: str, width: int, fit_rows: np.ndarray) -> None:
-    """Run the detector's statistics passes over the training rows until it says it is fitted."""
+    """Run the detector's statistics passes over the training rows until it says it is fitted.
+
+    Each pass's statistics are added up by Spark (:func:`_reduce_statistics`): the driver receives
+    one set of totals, never one per partition.
+    """
     step = 0
     while True:
         body = functools.partial(
             worker.statistics_batches, detector=det, step=step, column=column, fit_rows=fit_rows
         )
-        totals: dict[str, np.ndarray] = {}
-        for key, value in reference.mapInArrow(body, worker.STATISTICS_SCHEMA).collect():
-            totals = det.combine_statistics(totals, {key: worker.from_npy(value)})
-        if det.fit_statistics(step, totals, width):
+        statistics = reference.mapInArrow(body, worker.STATISTICS_SCHEMA)
+        if det.fit_statistics(step, _reduce_statistics(statistics, det), width):
             return
         step += 1
+
+
+FAN_IN = 16
+"""Partitions' statistics one Spark task of the tree aggregation adds up (:func:`_reduce_statistics`)."""
+
+
+def _reduce_statistics(statistics, det) -> dict[str, np.ndarray]:
+    """The totals of ``statistics`` - (key, npy) rows, one per key and partition - added up by Spark in a tree.
+
+    Each level shuffles the rows into FAN_IN times fewer partitions and combines each partition's
+    rows key by key (:func:`au.engines.spark.worker.combine_statistics_batches`, the detector's
+    ``combine_statistics``), until one partition is left: its one row per key is what the driver
+    receives. ``treeAggregate`` would end with a driver-side reduce over the last level's results.
+    """
+    combine = functools.partial(worker.combine_statistics_batches, detector=det)
+    parts = statistics.rdd.getNumPartitions()
+    while True:
+        parts = max(1, math.ceil(parts / FAN_IN))
+        statistics = statistics.repartition(parts).mapInArrow(combine, worker.STATISTICS_SCHEMA)
+        if parts == 1:
+            return {key: worker.from_npy(value) for key, value in statistics.collect()}
 
 
 def _scores(spark, det, reference, queries, column: str, recs, fit_rows: np.ndarray) -> np.ndarray:

@@ -46,14 +46,18 @@ def java_executable() -> str | None:
 
 
 def check_java() -> int:
-    """Java's major version, or one line saying how to install Java 17."""
+    """Java's major version, or one line naming the Java looked at, what is wrong with it and what to do."""
     java = java_executable()
-    fix = "install openjdk-17-jre-headless (scripts/setup.sh does) or point JAVA_HOME at a Java 17+"
-    if java is None:
-        where = (
-            f"JAVA_HOME={os.environ['JAVA_HOME']} has no bin/java" if "JAVA_HOME" in os.environ else "no java"
+    fix = f"install openjdk-17-jre-headless (scripts/setup.sh does) or point JAVA_HOME at a Java {MIN_JAVA}+"
+    if java is None and os.environ.get("JAVA_HOME"):
+        raise AUError(
+            f"JAVA_HOME={os.environ['JAVA_HOME']} has no bin/java, and the Spark engine needs Java {MIN_JAVA} "
+            f"or newer; point JAVA_HOME at a Java {MIN_JAVA}+ installation, or unset it to use the java on the PATH"
         )
-        raise AUError(f"the Spark engine needs Java {MIN_JAVA} or newer, but {where} was found; {fix}")
+    if java is None:
+        raise AUError(
+            f"no java on the PATH (JAVA_HOME is not set), and the Spark engine needs Java {MIN_JAVA} or newer; {fix}"
+        )
     try:
         text = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30).stderr
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -104,11 +108,11 @@ def _active(master: str):
     return None
 
 
-@contextmanager
-def session(master: str, app: str = "au", arrow_batch: int = 256) -> Iterator:
-    """A SparkSession on ``master``: the running one when there is one, else started here and stopped after.
+def check_spark(master: str) -> str:
+    """``master``, once Java, pyspark and the master are fit to start a session on it; else one line.
 
-    ``arrow_batch`` is the rows per Arrow batch a Python worker receives.
+    Every Spark job calls this before it claims its output directory, so that a bad ``JAVA_HOME``
+    or ``--master`` leaves nothing behind (:func:`session` calls it again).
     """
     check_java()
     try:
@@ -117,7 +121,16 @@ def session(master: str, app: str = "au", arrow_batch: int = 256) -> Iterator:
         raise AUError(
             "the Spark engine needs pyspark: pip install 'au[spark]' (scripts/setup.sh does)"
         ) from None
-    check_master(master)
+    return check_master(master)
+
+
+@contextmanager
+def session(master: str, app: str = "au", arrow_batch: int = 256) -> Iterator:
+    """A SparkSession on ``master``: the running one when there is one, else started here and stopped after.
+
+    ``arrow_batch`` is the rows per Arrow batch a Python worker receives.
+    """
+    check_spark(master)
     from pyspark import SparkContext
 
     other = SparkContext._active_spark_context

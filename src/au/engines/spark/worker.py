@@ -186,11 +186,27 @@ def statistics_batches(
             chunk = detector.chunk_statistics(x, labels, step, rows)
             totals = chunk if totals is None else detector.combine_statistics(totals, chunk)
     if totals:
-        keys = list(totals)
-        yield pa.RecordBatch.from_pydict(
-            {"key": keys, "value": [_npy(totals[k]) for k in keys]},
-            schema=pa.schema([("key", pa.string()), ("value", pa.binary())]),
-        )
+        yield _statistics_batch(totals)
+
+
+def combine_statistics_batches(batches: Iterator[pa.RecordBatch], *, detector):
+    """``mapInArrow``: a partition's (key, npy) rows of statistics, combined key by key, as one row per key."""
+    totals: dict[str, np.ndarray] = {}
+    for batch in batches:
+        for key, value in zip(
+            batch.column("key").to_pylist(), batch.column("value").to_pylist(), strict=True
+        ):
+            totals = detector.combine_statistics(totals, {key: from_npy(value)})
+    if totals:
+        yield _statistics_batch(totals)
+
+
+def _statistics_batch(totals: dict[str, np.ndarray]) -> pa.RecordBatch:
+    keys = list(totals)
+    return pa.RecordBatch.from_pydict(
+        {"key": keys, "value": [_npy(totals[k]) for k in keys]},
+        schema=pa.schema([("key", pa.string()), ("value", pa.binary())]),
+    )
 
 
 SCORES_SCHEMA = "_set INT, _row BIGINT, score DOUBLE"
@@ -229,7 +245,10 @@ def _partial(reference: pa.Table, queries: pa.Table, detector, column: str, fit_
                       "_qb": pa.array([], pa.int32()), "partial": pa.array([], pa.binary())})  # fmt: skip
     if reference.num_rows == 0 or queries.num_rows == 0:
         return empty
-    torch.set_num_threads(1)
+    import faiss
+
+    torch.set_num_threads(1)  # Spark runs one task per core
+    faiss.omp_set_num_threads(1)  # and a faiss index is one index per seed and thread count
     ref, _, _ = _inputs(reference, detector, column)
     x, _, _ = _inputs(queries, detector, column)
     rows = np.searchsorted(fit_rows, reference.column("_row").to_numpy())
