@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from au.errors import AUError
-from au.gold.combo import check_combination, fit_combination, per_split_scores
+from au.gold.combo import check_combination, combined_entries, fit_combination, per_split_scores
+from au.gold.config import GoldConfig
 from au.guarantees import random_splits, split_check
 from au.guarantees.splits import fit_parts
 
@@ -62,11 +63,37 @@ def test_too_few_errors_to_fit_gives_equal_weights_and_says_so():
     )
 
 
-def test_combo_needs_two_known_entries():
-    assert check_combination(("all",), ["msp", "knn@fc1"]) == ("msp", "knn@fc1")
-    with pytest.raises(AUError, match="--combo combines at least two detectors' scores, got 1"):
-        check_combination(("all",), ["msp"])
-    with pytest.raises(AUError, match="--combo combines at least two detectors' scores, got 1"):
-        check_combination(("msp", "msp"), ["msp", "knn@fc1"])
-    with pytest.raises(AUError, match="--combo: no entry 'knn' in the scores; they hold: msp, knn@fc1"):
-        check_combination(("msp", "knn"), ["msp", "knn@fc1"])
+def test_combo_needs_two_known_entries_of_two_detectors():
+    available = {"msp": "msp", "knn@fc1": "knn", "knn@conv2": "knn"}
+    assert check_combination(("all",), available) == ("msp", "knn@fc1", "knn@conv2")
+    assert check_combination(("knn@fc1", "msp", "knn@fc1"), available) == ("knn@fc1", "msp")
+    with pytest.raises(
+        AUError, match=r"^--combo all combines at least two detectors' scores, got 1 \(msp\); "
+    ):
+        check_combination(("all",), {"msp": "msp"})
+    with pytest.raises(AUError, match="--combo msp,msp combines at least two detectors' scores, got 1"):
+        check_combination(("msp", "msp"), available)
+    # one detector at two layers is one detector
+    with pytest.raises(
+        AUError, match=r"--combo knn@fc1,knn@conv2 combines .* got 1 \(knn\); .* --combo none"
+    ):
+        check_combination(("knn@fc1", "knn@conv2"), available)
+    with pytest.raises(AUError, match=r"--combo all combines at least two detectors' scores, got 1 \(knn\)"):
+        check_combination(("all",), {"knn@fc1": "knn", "knn@conv2": "knn"})
+    with pytest.raises(
+        AUError, match="--combo: no entry 'knn' in the scores; they hold: msp, knn@fc1, knn@conv2"
+    ):
+        check_combination(("msp", "knn"), available)
+
+
+def test_combo_auto_is_quiet_where_all_and_named_entries_refuse():
+    one_detector = {"knn@fc1": "knn", "knn@conv2": "knn"}
+    assert combined_entries(("auto",), one_detector) == ()  # the default: no combined score, no error
+    assert combined_entries(("auto",), {"msp": "msp", "knn@fc1": "knn"}) == ("msp", "knn@fc1")
+    assert combined_entries((), {"msp": "msp", "knn@fc1": "knn"}) == ()
+    for asked in (("all",), ("knn@fc1", "knn@conv2")):  # asked for explicitly: refused
+        with pytest.raises(AUError, match="combines at least two detectors' scores, got 1"):
+            combined_entries(asked, one_detector)
+    assert GoldConfig().combo == ("auto",) and GoldConfig(combo=("none",)).combo == ()
+    with pytest.raises(AUError, match="--combo all,msp: 'all' stands alone"):
+        GoldConfig(combo=("all", "msp"))

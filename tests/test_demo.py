@@ -40,6 +40,12 @@ def test_quick_demo_writes_report(tmp_path):
     board = read_leaderboard(out / "gold")
     assert board["training_size"]["sweep"] == str(out / "ablate")
     assert {e["stream"] for e in board["entries"]} == {"in", "mixed"}
+    # the needed-data held-out check follows the sweep (fractions 0.002-0.1): fitted on those <= 0.02
+    needed = board["training_size"]["needed_data"]
+    assert needed["held_out_max_fraction"] == 0.02
+    assert all(e["held_out"]["fit_max_fraction"] == 0.02 for e in needed["entries"])
+    assert not any("no keep-fractions above" in (e["held_out"]["skipped"] or "") for e in needed["entries"])
+    assert "Held-out check (fit on keep-fractions &lt;= 0.02)" in html
     # looking inside: attribution grids, unit projections and the sigma sweep
     assert "Looking inside" in html and "The sigma sweep" in html and "Attributions: wrong inputs" in html
     assert (out / "explain" / "units" / "units.parquet").is_file()

@@ -116,6 +116,37 @@ def test_layer_wise_entries(tmp_path, scores):
         gold_run([scores, scores], tmp_path / "g2", GoldConfig(epsilons=(0.7,), n_splits=5))
 
 
+def test_combo_needs_two_detectors_not_one_at_two_layers(tmp_path, scores):
+    """An explicit --combo on fewer than two detectors is one line and exit 1, nothing written; the default
+    (auto) combines where it can and otherwise says nothing."""
+    conv1 = _scores(tmp_path / "conv1", detectors=("knn",))
+    pool = _scores(tmp_path / "pool", layer="pool", detectors=("knn",))
+    config = GoldConfig(epsilons=(0.7,), n_splits=5)
+    quiet = gold_run([conv1, pool], tmp_path / "auto", config)
+    assert {e["entry"] for e in quiet["entries"]} == {"knn@conv1", "knn@pool"}  # no combo, no error
+    assert quiet["streams"]["in"]["combo"] is None
+    for combo in (("all",), ("knn@conv1", "knn@pool")):
+        with pytest.raises(AUError, match=r"combines at least two detectors' scores, got 1 \(knn\)"):
+            gold_run([conv1, pool], tmp_path / "g", GoldConfig(epsilons=(0.7,), n_splits=5, combo=combo))
+    # two layers of knn with msp beside them: two detectors, combined
+    mixed = gold_run(
+        [scores, pool], tmp_path / "two", GoldConfig(epsilons=(0.7,), n_splits=5, combo=("msp", "knn@pool"))
+    )
+    assert mixed["streams"]["in"]["combo"]["entries"] == ["msp", "knn@pool"]
+    base = ("gold", "--scores", f"{conv1},{pool}", "--epsilon", "0.7", "--splits", "5", "--out")
+    for combo in ("all", "knn@conv1,knn@pool"):
+        proc = run_au(*base, str(tmp_path / "g"), "--combo", combo)
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stderr == (
+            f"au gold: error: --combo {combo} combines at least two detectors' scores, got 1 (knn); name entries of "
+            "two or more detectors, score more detectors, or pass --combo none\n"
+        )
+    assert not (tmp_path / "g").exists()
+    proc = run_au(*base, str(tmp_path / "cli-auto"))
+    assert proc.returncode == 0, proc.stderr
+    assert "combo" not in proc.stdout.replace(str(tmp_path), "") + proc.stderr.replace(str(tmp_path), "")
+
+
 def test_nan_scores_and_other_inputs_are_refused(tmp_path, scores):
     import shutil
 
@@ -155,6 +186,7 @@ def test_cli_gold_and_its_errors(tmp_path, scores):
         (("--delta", "0.05,0.1"), "argument --delta: '0.05,0.1' is not a number"),
         (("--seed", "-1"), "argument --seed: -1 is not an integer >= 0"),
         (("--method", "bonferroni"), "argument --method: invalid choice: 'bonferroni'"),
+        (("--holdout-max", "1"), "argument --holdout-max: 1 is not in (0, 1)"),
     ]:
         proc = run_au("gold", "--scores", str(scores), "--out", str(out), *args)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
@@ -198,7 +230,7 @@ def test_both_methods_side_by_side_with_a_population_check(tmp_path, scores):
         "Learn then Test beside SGR" in html and "The guarantee " in html and "combo on the in stream" in html
     )
     assert all(" (sgr)" in g or " (ltt)" in g for g in result["gold"].values())
-    with pytest.raises(AUError, match="--combo combines at least two detectors' scores, got 1"):
+    with pytest.raises(AUError, match="--combo msp combines at least two detectors' scores, got 1"):
         gold_run([scores], tmp_path / "g1", GoldConfig(epsilons=(0.7,), n_splits=5, combo=("msp",)))
     with pytest.raises(AUError, match="--combo: no entry 'knn' in the scores"):
         gold_run([scores], tmp_path / "g1", GoldConfig(epsilons=(0.7,), n_splits=5, combo=("msp", "knn")))
@@ -224,7 +256,7 @@ def test_coverage_vs_training_size_from_a_sweep(tmp_path, scores):
         training=SWEEP_TRAINING.updated(max_steps=40, batch_size=16, lr=0.01, patience=3),
     )
     run_sweep(sweep, tmp_path / "sweep", train=train, test=test, factory=_tiny_factory, show_progress=False)
-    options = TrainingSizeOptions(detectors=("msp", "knn"), limit=150)
+    options = TrainingSizeOptions(detectors=("msp", "knn"), limit=150, held_out_max_fraction=0.5)
     result = gold_run(
         [scores],
         tmp_path / "g",
@@ -254,5 +286,16 @@ def test_coverage_vs_training_size_from_a_sweep(tmp_path, scores):
     needed = result["training_size"]["needed_data"]
     assert result["training_size"]["method"] == "ltt" and len(needed["entries"]) == 2 * 2
     assert all("only 2 training-set size" in e["note"] and e["needed"] is None for e in needed["entries"])
-    assert "The data a guarantee needs" in (tmp_path / "g" / "report.html").read_text()
+    # the held-out check fits on keep-fractions <= the option (0.5: only 0.2 there), and says so
+    assert needed["held_out_max_fraction"] == 0.5
+    assert all(
+        e["held_out"]["skipped"]
+        == "at keep-fractions <= 0.5: only 1 training-set size(s); a coverage curve needs 3"
+        for e in needed["entries"]
+    )
+    html = (tmp_path / "g" / "report.html").read_text()
+    assert (
+        "The data a guarantee needs" in html
+        and "Held-out check (fit on keep-fractions &lt;= 0.5): not made" in html
+    )
     assert "needed_data" not in result["figures"]  # nothing fitted, nothing to draw

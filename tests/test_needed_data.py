@@ -74,6 +74,31 @@ def test_noisy_trials_give_an_interval_around_the_truth_and_a_small_held_out_mis
     assert held["max_abs_miss_pp"] < 2.0 and held["within_tolerance"]
 
 
+def test_a_sweep_below_the_default_held_out_split_is_checked_when_asked():
+    """The demo's sweep (keep-fractions 0.002-0.1) holds nothing out at the default 0.2; a smaller split does."""
+    demo = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
+    rows = sweep(a=2.0, b=0.4, c=0.03, noise=0.02, trials=1, fractions=demo)
+    (skipped,) = needed_data(rows, bootstrap=50)["entries"]
+    assert skipped["held_out"]["points"] == [] and skipped["held_out"]["max_abs_miss_pp"] is None
+    assert skipped["held_out"]["skipped"].startswith(
+        "no keep-fractions above 0.2 to hold out (the sweep's largest is 0.1)"
+    )
+    result = needed_data(rows, held_out_max_fraction=0.02, bootstrap=50)
+    assert result["held_out_max_fraction"] == 0.02
+    held = result["entries"][0]["held_out"]
+    assert held["skipped"] is None and held["fit_max_fraction"] == 0.02
+    assert [p["fraction"] for p in held["points"]] == [0.05, 0.1]  # fitted on 0.002-0.02, predicting the rest
+    for p in held["points"]:
+        truth = 1.0 - (2.0 * p["n_train"] ** -0.4 + 0.03)
+        assert abs(p["predicted_coverage"] - truth) < 0.03
+    assert (
+        held["max_abs_miss_pp"] == max(abs(p["miss_pp"]) for p in held["points"])
+        and held["max_abs_miss_pp"] < 3.0
+    )
+    with pytest.raises(AUError, match="held_out_max_fraction must be in \\(0, 1\\), got 1.5"):
+        needed_data(rows, held_out_max_fraction=1.5)
+
+
 def test_an_asymptote_below_the_target_is_not_reachable():
     result = needed_data(sweep(c=0.08), target=0.95, bootstrap=50)
     need = result["entries"][0]["needed"]

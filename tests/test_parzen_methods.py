@@ -128,8 +128,9 @@ def _fit_in_chunks(det, x, chunks: int) -> None:
         step += 1
 
 
-def test_scaled_out_deann_falls_back_to_the_exact_estimate():
-    """The scale-out contract sums the kernel exactly whatever the method: blocks of references merge exactly."""
+def test_scaled_out_deann_on_blocks_within_its_sample_is_exact():
+    """Scaled out, DEANN sums a block of no more rows than its random sample exactly: such blocks merge into the
+    exact estimate (larger blocks: tests/test_scale_out.py)."""
     x, q = _blobs(800), _queries()
     params = {"partitions": 2, "partitionings": 2, "heldout": 60}
     det = ParzenLSH(method="deann", **params)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from au.cli.options import fraction, nonneg_int, positive_int
-from au.demo.config import DemoConfig
+from au.demo.config import OUT, DemoConfig
 
 
 def register(sub: argparse._SubParsersAction, help_text: str) -> None:
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
         "interruption.",
     )
     c = DemoConfig
-    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory (default runs/demo)")
+    p.add_argument("--out", type=Path, default=Path(OUT), help=f"output directory (default {OUT})")
     p.add_argument("--seed", type=nonneg_int, default=c.seed, help=f"default {c.seed}")
     p.add_argument(
         "--keep", type=fraction, default=c.keep, help="share of MNIST's training split (a quicker demo)"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from au.cli import text_table
 from au.cli.options import names, nonneg_int, open_fraction, open_fraction_list, positive_int, unit_fraction
-from au.detectors.registry import QUICK
 from au.gold.config import METHODS, GoldConfig, TrainingSizeOptions
 
 
@@ -68,8 +67,8 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
     p.add_argument(
         "--ablation-detectors",
         type=names,
-        default=QUICK,
-        help=f"detectors fitted for each trial model (default {','.join(QUICK)})",
+        default=TrainingSizeOptions.detectors,
+        help=f"detectors fitted for each trial model (default {','.join(TrainingSizeOptions.detectors)})",
     )
     p.add_argument("--ablation-limit", type=positive_int, help="score at most N test inputs per trial model")
     p.add_argument(
@@ -78,6 +77,14 @@ def register(sub: argparse._SubParsersAction, help_text: str) -> None:
         default=TrainingSizeOptions.target,
         help="with --ablation: the certified coverage whose training-data need is predicted "
         f"(default {TrainingSizeOptions.target:g})",
+    )
+    p.add_argument(
+        "--holdout-max",
+        type=open_fraction,
+        default=TrainingSizeOptions.held_out_max_fraction,
+        help="with --ablation: the needed-data fit's held-out check fits on keep-fractions <= this and predicts "
+        "the larger ones; keep it below the sweep's largest fraction "
+        f"(default {TrainingSizeOptions.held_out_max_fraction:g})",
     )
     p.add_argument("--out", required=True, type=Path, help="gold directory")
     p.set_defaults(handler=run)
@@ -102,8 +109,9 @@ def _add_certificate_options(p: argparse.ArgumentParser, c: type[GoldConfig]) ->
         "--combo",
         type=names,
         default=c.combo,
-        help="entries the combined score combines: 'all' (default, when there are two or more), 'none', "
-        "or comma-separated entries such as msp,knn@fc1",
+        help="entries the combined score combines: 'auto' (default: every entry when they come from two or more "
+        "detectors, else none), 'all' (every entry; an error with fewer than two detectors), 'none', or "
+        "comma-separated entries of two or more detectors such as msp,knn@fc1",
     )
     p.add_argument(
         "--population-fraction",
@@ -127,11 +135,14 @@ def run(args: argparse.Namespace) -> int:
         bins=args.bins,
         method=args.method,
         fit_fraction=args.fit_fraction,
-        combo=() if args.combo == ("none",) else args.combo,
+        combo=args.combo,
         population_fraction=args.population_fraction or None,
     )
     options = TrainingSizeOptions(
-        detectors=args.ablation_detectors, limit=args.ablation_limit, target=args.needed_coverage
+        detectors=args.ablation_detectors,
+        limit=args.ablation_limit,
+        target=args.needed_coverage,
+        held_out_max_fraction=args.holdout_max,
     )
     result = gold_run(
         [Path(p) for p in args.scores], args.out, config, ablation=args.ablation, ablation_options=options

@@ -142,7 +142,7 @@ def add_engine(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument(
         "--engine",
         choices=ENGINES,
-        default="local",
+        default=ENGINES[0],
         help=f"where {what} runs: this process (local, default) or Apache Spark (spark)",
     )
     p.add_argument(

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from au.score.config import DEFAULT_OOD
 
+OUT = "runs/demo"
+"""Where ``au demo`` writes when no ``--out`` is given."""
+
 
 @dataclass(frozen=True)
 class DemoConfig:
@@ -20,6 +23,7 @@ class DemoConfig:
     sweep_fractions: tuple[float, ...] = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
     sweep_trials: int = 1
     sweep_max_steps: int = 300
+    # the held-out checks (au curve's, and gold's needed data) fit on fractions <= this, predict the rest
     sweep_holdout_max: float = 0.02
     workers: int = 2
     record_layers: tuple[str, ...] = ("conv1", "conv2", "fc1", "fc1_relu", "logits")

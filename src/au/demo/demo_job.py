@@ -189,7 +189,10 @@ def _gold_stage(config: DemoConfig, claim, train: ImageDataset, test: ImageDatas
         out,
         gold,
         ablation=claim.path("ablate"),
-        ablation_options=TrainingSizeOptions(limit=config.score_limit),
+        # the needed-data held-out check fits on the sweep's small fractions, as the curve stage does
+        ablation_options=TrainingSizeOptions(
+            limit=config.score_limit, held_out_max_fraction=config.sweep_holdout_max
+        ),
         train=train,
         test=test,
     )

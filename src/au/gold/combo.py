@@ -21,6 +21,7 @@ fitting part), that entry is the combined score of the split: ``choice`` names i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -82,18 +83,38 @@ class Combination:
         }
 
 
-def check_combination(names, available) -> tuple[str, ...]:
-    """The entries ``names`` to combine (``("all",)``: every one of ``available``); at least two, each known."""
-    names = tuple(available) if tuple(names) == ("all",) else tuple(names)
+def check_combination(names, available: Mapping[str, str]) -> tuple[str, ...]:
+    """The entries ``names`` to combine, each known, from at least two detectors.
+
+    ``available`` maps every entry of the scores to its detector (``knn@fc1`` -> ``knn``);
+    ``("all",)`` names every entry. One detector at several layers is still one detector: its
+    entries rank the inputs alike, and a combination of them is no combination of detectors.
+    """
+    asked = ",".join(names) or "none"
+    names = tuple(available) if tuple(names) == ("all",) else tuple(dict.fromkeys(names))
     unknown = [n for n in names if n not in available]
     if unknown:
         raise AUError(f"--combo: no entry {unknown[0]!r} in the scores; they hold: {', '.join(available)}")
-    if len(set(names)) < 2:
+    detectors = list(dict.fromkeys(available[n] for n in names))
+    if len(detectors) < 2:
         raise AUError(
-            f"--combo combines at least two detectors' scores, got {len(set(names))} "
-            f"({', '.join(names) or 'none'}); score more detectors or pass --combo none"
+            f"--combo {asked} combines at least two detectors' scores, got {len(detectors)} "
+            f"({', '.join(detectors) or 'none'}); name entries of two or more detectors, score more detectors, "
+            "or pass --combo none"
         )
-    return tuple(dict.fromkeys(names))
+    return names
+
+
+def combined_entries(combo: tuple[str, ...], available: Mapping[str, str]) -> tuple[str, ...]:
+    """The entries ``combo`` combines (see :class:`au.gold.config.GoldConfig`), from ``available``
+    (entry -> detector): none when it is off, or when ``auto`` finds fewer than two detectors."""
+    if not combo:
+        return ()
+    if tuple(combo) == ("auto",):
+        if len(set(available.values())) < 2:
+            return ()
+        combo = ("all",)
+    return check_combination(combo, available)
 
 
 def fit_combination(names, scores: np.ndarray, errors: np.ndarray, seed: int = 0) -> Combination:

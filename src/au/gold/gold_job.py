@@ -25,8 +25,9 @@ from au.ablation.table import read_trials
 from au.errors import AUError
 from au.files import read_json, write_json
 from au.gold import plots
+from au.gold.combo import combined_entries
 from au.gold.config import GoldConfig, TrainingSizeOptions
-from au.gold.leaderboard import certify_stream, combined_entries, guarantee_line, prepare_stream, rank
+from au.gold.leaderboard import certify_stream, guarantee_line, prepare_stream, rank
 from au.gold.needed_data import needed_data
 from au.gold.report import write_report
 from au.gold.scored import Scored, load_scored
@@ -80,19 +81,19 @@ def gold_run(
     identity = {
         "scores": [s["scores_sha256"] for s in scored.sources],
         "config": {**asdict(config), "mixed": list(mixed)},
-        "ablation": str(ablation) if ablation else None,
+        "ablation": None,
         "ablation_options": asdict(options) if ablation else None,
     }
     if ablation is not None:
         check_options(options)
-        trials = read_trials(ablation)  # refuses an unfinished sweep
-        identity["ablation_trials"] = sorted(trials.column("run_dir").to_pylist())
+        read_trials(ablation)  # refuses an unfinished sweep
+        identity["ablation"] = jobs.read_manifest(Path(ablation), "ablate")["job_key"]  # its inputs' hash
     job = jobs.Job("gold", out, identity, f"leaderboard of {', '.join(map(str, scores))}")
     if jobs.finished(job) is not None:
         progress.note(f"{out}: this leaderboard is already complete; nothing to do")
         return read_leaderboard(out)
     # every stream and split is drawn before anything is written: a refused call leaves nothing behind
-    combined_entries(config.combo, list(scored.scores))
+    combined_entries(config.combo, scored.detectors)
     prepared = {s: prepare_stream(scored, s, mixed, config) for s in ["in"] + (["mixed"] if mixed else [])}
     claim = jobs.claim(job)
 
@@ -208,7 +209,12 @@ def _training_size(ablation: Path, claim: jobs.Claim, config, options, figures: 
     progress.note(f"[gold] the training data a certified coverage of {options.target:g} needs")
     floor = _floor(config, options, test)
     needed = needed_data(
-        size_rows, options.target, seed=config.seed, bootstrap=NEEDED_BOOTSTRAP, uncovered_floor=floor
+        size_rows,
+        options.target,
+        options.held_out_max_fraction,
+        seed=config.seed,
+        bootstrap=NEEDED_BOOTSTRAP,
+        uncovered_floor=floor,
     )
     if needed["entries"] and any(e["fit"] for e in needed["entries"]):
         figures["needed_data"] = save_figure(plots.needed_data_figure(needed), claim.path("needed_data.png"))

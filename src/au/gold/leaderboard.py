@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from au.gold.combo import check_combination, per_split_scores, summary
+from au.gold.combo import combined_entries, per_split_scores, summary
 from au.gold.config import GoldConfig
 from au.gold.scored import Scored
 from au.guarantees.bounds import clopper_pearson_upper
@@ -78,7 +78,7 @@ def certify_stream(
     candidates = {k: v[drawn.rows] for k, v in scored.scores.items()}
     population_scores = dict(candidates)
     combination = None
-    names = combined_entries(config.combo, list(candidates))
+    names = combined_entries(config.combo, scored.detectors)
     if names:
         matrix = np.stack([candidates[n] for n in names], axis=1)
         candidates[COMBO], fits = per_split_scores(names, matrix, errors, drawn.fit, config.seed)
@@ -117,13 +117,6 @@ def certify_stream(
                 if held_out:
                     split_rows += _split_rows(stream, key, method, "population", held_out[k])
     return entries, split_rows, combination
-
-
-def combined_entries(combo: tuple[str, ...], available: list[str]) -> tuple[str, ...]:
-    """The entries ``combo`` combines; none when it is off, or when ``all`` finds fewer than two."""
-    if not combo or (combo == ("all",) and len(available) < 2):
-        return ()
-    return check_combination(combo, available)
 
 
 def _who(scored: Scored, key: str) -> dict:

@@ -1,8 +1,9 @@
 """The data a guarantee needs: certified coverage against training-set size, fitted and extrapolated.
 
 Along an ``au ablate`` sweep (rows of :func:`au.gold.training_size.coverage_vs_training`), the
-share of test inputs a score can accept with risk at most ``epsilon`` (the SGR guarantee, Geifman &
-El-Yaniv 2017, arXiv 1705.08500) grows with the model's training examples ``m``. Its complement,
+share of test inputs a score can accept with risk at most ``epsilon`` - certified with probability
+``1 - delta`` by the leaderboard's certificate (Learn then Test by default, arXiv 2110.01052; SGR,
+arXiv 1705.08500, with ``--method sgr``) - grows with the model's training examples ``m``. Its complement,
 the share left uncovered, is fitted with the power law of learning curves (Hestness et al. 2017,
 arXiv 1712.00409; the same form with an asymptote as Rosenfeld et al. 2019, arXiv 1909.12673)::
 
@@ -13,7 +14,9 @@ by least squares on log(1 - coverage) (:func:`au.curves.power_law.fit_power_law`
 ``m* = (a / (1 - target - c))^(1/b)``, "not reachable" when the asymptote ``1 - c`` lies below the
 target; bootstrap intervals over trials, resampled within each size
 (:func:`au.curves.bootstrap.resample_indices`); and a held-out check like ``au curve``'s: fit on
-the small fractions, predict the coverage of the larger ones, report the miss in percentage points.
+the keep-fractions up to ``held_out_max_fraction`` (set it below the sweep's largest fraction: a
+sweep of fractions 0.002-0.1 holds nothing out at the default 0.2), predict the coverage of the
+larger ones, report the miss in percentage points.
 
 Trials whose coverage is 0 (no split certified anything) are *censored*: they say only that the
 curve is at or below 0 there, so they are kept in the tables but left out of the fits.
@@ -79,6 +82,11 @@ def needed_data(
         raise AUError(f"needed data: target coverage must be in (0, 1), got {target}")
     if bootstrap < 10:
         raise AUError(f"needed data: bootstrap needs at least 10 resamples, got {bootstrap}")
+    if not 0.0 < held_out_max_fraction < 1.0:
+        raise AUError(
+            f"needed data: held_out_max_fraction must be in (0, 1), got {held_out_max_fraction}; "
+            "pass a keep-fraction below the sweep's largest"
+        )
     s = _Settings(target, held_out_max_fraction, seed, bootstrap, level, uncovered_floor, tolerance_pp)
     used = [r for r in rows if r.get("kind", "fraction") == "fraction"]
     note = None
@@ -312,7 +320,10 @@ def _held_out(points: _Points, s: _Settings) -> dict:
     out = {"fit_max_fraction": s.held_out_max_fraction, "skipped": None, "fit": None, "points": [],
            "max_abs_miss_pp": None, "mean_abs_miss_pp": None, "within_tolerance": None}  # fmt: skip
     if not len(held):
-        out["skipped"] = f"no keep-fractions above {s.held_out_max_fraction:g} to hold out"
+        out["skipped"] = (
+            f"no keep-fractions above {s.held_out_max_fraction:g} to hold out (the sweep's largest is "
+            f"{points.fraction.max():g}); fit on fewer with a smaller held_out_max_fraction (au gold --holdout-max)"
+        )
         return out
     fit = _fit(points.subset(fit_sel), s)
     if isinstance(fit, str):

@@ -244,10 +244,32 @@ def _needed_data_section(report: Report, needed: dict, result: dict, out: Path) 
         ],
         rows,
     )
+    report.paragraph(held_out_line(needed), note=True)
     if "needed_data" in result["figures"]:
         report.image(
             out / result["figures"]["needed_data"], "Certified coverage vs training examples, fitted"
         )
+
+
+def held_out_line(needed: dict) -> str:
+    """The held-out check of the needed-data fits in one line: the largest miss, or why there is none."""
+    checks = [e["held_out"] for e in needed["entries"] if e.get("held_out")]
+    done = [h for h in checks if h["max_abs_miss_pp"] is not None]
+    head = f"Held-out check (fit on keep-fractions <= {needed['held_out_max_fraction']:g}): "
+    if not done:
+        reasons = sorted({h["skipped"] for h in checks if h["skipped"]})
+        return head + ("not made: " + "; ".join(reasons) if reasons else "no entries") + "."
+    worst = max(done, key=lambda h: h["max_abs_miss_pp"])
+    predicted = sorted({p["fraction"] for h in done for p in h["points"]})
+    within = sum(bool(h["within_tolerance"]) for h in done)
+    unchecked = len(checks) - len(done)
+    return (
+        head + f"predicting keep-fractions {', '.join(f'{f:g}' for f in predicted)}, the largest miss is "
+        f"{worst['max_abs_miss_pp']:.1f} pp of certified coverage (mean "
+        f"{sum(h['mean_abs_miss_pp'] for h in done) / len(done):.1f} pp); within {needed['tolerance_pp']:g} pp "
+        f"in {within} of {len(done)} entries checked"
+        + (f"; {unchecked} not checked (too few sizes certifying anything there)." if unchecked else ".")
+    )
 
 
 def _count(n) -> str:

@@ -41,6 +41,11 @@ class Scored:
     sources: list[dict] = field(default_factory=list)
 
     @property
+    def detectors(self) -> dict[str, str]:
+        """Each entry's detector, in the entries' order: ``knn@fc1`` -> ``knn``."""
+        return {key: self.entries[key]["detector"] for key in self.scores}
+
+    @property
     def ood_sets(self) -> list[str]:
         return list(dict.fromkeys(self.dataset[self.is_ood].tolist()))
 

@@ -1,7 +1,12 @@
 """Guarantees: the pure mathematics of certified coverage (arrays in, arrays out; no files).
 
->>> from au.guarantees import sgr, aurc
->>> cert = sgr(scores, errors, epsilon=0.01, delta=0.05)   # accept scores >= cert.threshold
+>>> from au.guarantees import ltt, ltt_sequence, sgr, aurc
+>>> order = ltt_sequence(fit_scores, fit_errors, epsilon=0.01, n_certify=len(scores))
+>>> cert = ltt(scores, errors, epsilon=0.01, delta=0.05, sequence=order)  # accept scores >= cert.threshold
+>>> cert = sgr(scores, errors, epsilon=0.01, delta=0.05)   # SGR's binary search, on all the calibration data
+
+``au gold`` certifies with Learn then Test by default (its thresholds ordered on a fitting part that
+never certifies); SGR stays available (``--method sgr|both``).
 
 Modules: :mod:`~au.guarantees.bounds` (Clopper-Pearson, binomial p-values),
 :mod:`~au.guarantees.selective` (risk-coverage, AURC, SGR), :mod:`~au.guarantees.ltt` (Learn then Test), :mod:`~au.guarantees.splits` (the empirical split check),

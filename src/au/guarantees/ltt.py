@@ -45,13 +45,14 @@ def _tie_groups(ranked: Ranked) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def ltt_sequence(order_scores, order_errors, epsilon: float, n_certify: int) -> np.ndarray:
     """Candidate thresholds (descending) in the order :func:`ltt` tests them, from the ordering data alone.
 
-        The candidates are the ordering part's distinct scores. The sequence starts at the one that
-        looks most certifiable on ``n_certify`` inputs: the ordering part's accepted and error counts
-        at each candidate, scaled to ``n_certify`` inputs, give an exact binomial p-value for "risk >
-        epsilon", and the smallest starts (the smaller coverage on ties). Scaling matters: the raw
-        ordering part is smaller, and its own smallest p-value sits at too little coverage and on lucky
-        draws. The sequence then continues through every lower threshold, and ends with ``-inf``,
-    accepting every input (which the ordering part's lowest score would not). Returns float64 (m,).
+    The candidates are the ordering part's distinct scores. The sequence starts at the one that
+    looks most certifiable on ``n_certify`` inputs: the ordering part's accepted and error counts
+    at each candidate, scaled to ``n_certify`` inputs, give an exact binomial p-value for "risk >
+    epsilon", and the smallest starts (the smaller coverage on ties). Scaling matters: the raw
+    ordering part is smaller, and its own smallest p-value sits at too little coverage and on lucky
+    draws. The sequence then continues through every lower threshold, and ends with
+    :data:`ACCEPT_ALL` (the lowest finite float), accepting every input (which the ordering part's
+    lowest score would not). Returns float64 (m,).
     """
     epsilon = check_level(epsilon, "epsilon")
     thresholds, accepted, errors = _tie_groups(Ranked(order_scores, order_errors))

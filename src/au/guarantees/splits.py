@@ -124,7 +124,8 @@ def split_check(
         Calibration masks, e.g. from :func:`random_splits`.
     method : {"sgr", "ltt"}
         SGR certifies on the calibration part less ``fit``; Learn then Test orders its thresholds
-        on ``fit`` and certifies on the rest of the calibration part.
+        on ``fit`` and certifies on the rest of the calibration part. ``"sgr"`` by default here
+        because it needs no ``fit``; ``au gold`` passes its ``--method``, Learn then Test by default.
     fit : array (n_splits, n) of bool, optional
         Fitting parts within the calibration parts (:func:`fit_parts`); required by ``"ltt"``.
     search_correction : bool
