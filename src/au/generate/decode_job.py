@@ -393,14 +393,14 @@ class Scorer:
         logits, feats = self.activations(images)
         targets = np.asarray(targets, dtype=np.float32)
         error = np.linalg.norm(feats - targets, axis=1) / np.maximum(np.linalg.norm(targets, axis=1), 1e-12)
-        pred = logits.argmax(axis=1)
-        inputs = Inputs(logits=logits, features=self.layer.density_features(feats), pred=pred)
+        pred, features = logits.argmax(axis=1), self.layer.density_features(feats)
+        inputs = Inputs(logits=logits, features=features, pred=pred)
         return {
             "pred": pred,
             "probs": softmax(logits.astype(np.float64), axis=1).astype(np.float32),
             "scores": {d.name: score_detector(d, inputs) for d in self.scores},
             "target_log_density": self.density.score_samples(self.layer.density_features(targets)),
-            "decoded_log_density": self.density.score_samples(self.layer.density_features(feats)),
+            "decoded_log_density": self.density.score_samples(features),
             "feature_error": error,
         }
 

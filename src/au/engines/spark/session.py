@@ -33,6 +33,7 @@ from au.errors import AUError
 
 CONNECT_SECONDS = 10.0
 MIN_JAVA = 17
+JAVA_FIX = f"install openjdk-17-jre-headless (scripts/setup.sh does) or point JAVA_HOME at a Java {MIN_JAVA}+"
 _LOCAL = re.compile(r"^local(\[(\*|\d+)(,\d+)?\])?$")
 
 
@@ -48,7 +49,6 @@ def java_executable() -> str | None:
 def check_java() -> int:
     """Java's major version, or one line naming the Java looked at, what is wrong with it and what to do."""
     java = java_executable()
-    fix = f"install openjdk-17-jre-headless (scripts/setup.sh does) or point JAVA_HOME at a Java {MIN_JAVA}+"
     if java is None and os.environ.get("JAVA_HOME"):
         raise AUError(
             f"JAVA_HOME={os.environ['JAVA_HOME']} has no bin/java, and the Spark engine needs Java {MIN_JAVA} "
@@ -56,20 +56,27 @@ def check_java() -> int:
         )
     if java is None:
         raise AUError(
-            f"no java on the PATH (JAVA_HOME is not set), and the Spark engine needs Java {MIN_JAVA} or newer; {fix}"
+            f"no java on the PATH (JAVA_HOME is not set), and the Spark engine needs Java {MIN_JAVA} or newer; {JAVA_FIX}"
         )
+    major = _java_major(java)
+    if major < MIN_JAVA:
+        raise AUError(f"{java} is Java {major}; Spark 4 needs Java {MIN_JAVA} or newer: {JAVA_FIX}")
+    return major
+
+
+@functools.lru_cache(maxsize=8)
+def _java_major(java: str) -> int:
+    """The major version ``java -version`` reports, asked once per executable and process (a Spark job
+    checks Java before it claims its directory, and its session again)."""
     try:
         text = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30).stderr
     except (OSError, subprocess.TimeoutExpired) as e:
-        raise AUError(f"the Spark engine cannot run {java} ({e}); {fix}") from None
+        raise AUError(f"the Spark engine cannot run {java} ({e}); {JAVA_FIX}") from None
     found = re.search(r'version "(\d+)(?:\.(\d+))?', text)
     if not found:
-        raise AUError(f"cannot read the version of {java}; {fix}")
+        raise AUError(f"cannot read the version of {java}; {JAVA_FIX}")
     major = int(found.group(1))
-    major = int(found.group(2)) if major == 1 and found.group(2) else major  # "1.8" is Java 8
-    if major < MIN_JAVA:
-        raise AUError(f"{java} is Java {major}; Spark 4 needs Java {MIN_JAVA} or newer: {fix}")
-    return major
+    return int(found.group(2)) if major == 1 and found.group(2) else major  # "1.8" is Java 8
 
 
 def check_master(master: str) -> str:
