@@ -456,20 +456,30 @@ class Cluster:
                         "--work-dir", str(self.root / f"work-{k}"), log=f"worker-{k}.log")  # fmt: skip
             _wait_port(port)
 
-    def kill_worker(self, k: int) -> list[int]:
-        """SIGKILL worker ``k`` and the executors it started (their command lines name its work folder or
-        port); returns the executors' process ids."""
-        mark = (str(self.root / f"work-{k}"), f"Worker@127.0.0.1:{self.worker_ports[k]}")
-        os.killpg(self.procs[1 + k].pid, signal.SIGKILL)
-        executors = []
+    def executors(self, k: int) -> list[int]:
+        """The process ids of the executors worker ``k`` started: their command lines name its URL."""
+        mark, found = f"Worker@127.0.0.1:{self.worker_ports[k]}", []
         for pid in os.listdir("/proc"):
             try:
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
             except OSError:
                 continue
-            if pid.isdigit() and any(m in cmd for m in mark):
-                os.kill(int(pid), signal.SIGKILL)
-                executors.append(int(pid))
+            if pid.isdigit() and "CoarseGrainedExecutorBackend" in cmd and mark in cmd:
+                found.append(int(pid))
+        return found
+
+    def kill_worker(self, k: int) -> list[int]:
+        """SIGKILL worker ``k`` and the executors it started; returns the executors' process ids.
+
+        The executors are listed before the kill: they share the worker's process group, so the
+        kill may take them before a later look could find them."""
+        executors = self.executors(k)
+        os.killpg(self.procs[1 + k].pid, signal.SIGKILL)
+        for pid in executors:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         return executors
 
     def stop(self) -> None:
@@ -518,12 +528,12 @@ def test_standalone_cluster_survives_a_killed_worker(tmp_path):
     out, returned, seen = tmp_path / "spark", threading.Event(), {}
 
     def killer() -> None:
-        """Once the first task has committed its output, kill worker 0; note what the job had done by then."""
+        """Once a task has committed and worker 0 runs an executor, kill worker 0; note what the job had done by then."""
         try:
             end = time.monotonic() + 300
             while time.monotonic() < end and not returned.is_set():
                 committed = list((out / SPARK_DIR / "_temporary").glob("*/task_*"))
-                if committed:
+                if committed and cluster.executors(0):  # mid-job, and worker 0 runs an executor
                     seen["tasks_committed"] = len(committed)
                     seen["job_committed"] = (out / SPARK_DIR / "_SUCCESS").exists()
                     seen["job_returned"] = returned.is_set()
