@@ -36,6 +36,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -60,6 +61,9 @@ FORMAT = "au-images/1"
 ROW_GROUP = 2048
 PNG_COMPRESS_LEVEL = 1
 """zlib level: 1 is the fastest; on MNIST and CIFAR-10 images it is within 4% of the default 6's size."""
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_COLOUR_TYPES = {1: 0, 3: 2}
+"""PNG's colour type (IHDR byte 25; byte 24 is the bit depth) of grey and of RGB pixels, by channels."""
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 """Pillow modes read as one channel when a table does not say its shape."""
 
@@ -76,9 +80,15 @@ def decode_image(data: bytes, channels: int, where: str) -> np.ndarray:
     """PNG/JPEG (any format Pillow reads) bytes -> a writable uint8 array (H, W, ``channels``).
 
     ``channels`` 1 converts to grey (mode L), 3 to RGB. Bytes that are not an image raise one
-    line naming ``where`` (a file and row).
+    line naming ``where`` (a file and row). A PNG of 8-bit grey or RGB pixels as asked for - what
+    ``au export`` writes - is decoded by OpenCV, 5x faster than Pillow on MNIST's images and the
+    same pixels (PNG is lossless, and nothing is converted); every other image goes through Pillow.
     """
     assert channels in (1, 3), channels
+    if data[:8] == PNG_SIGNATURE and data[24:26] == bytes((8, PNG_COLOUR_TYPES[channels])):
+        image = _opencv_decode(data)
+        if image is not None:
+            return image[..., None] if channels == 1 else np.ascontiguousarray(image[..., ::-1])  # BGR -> RGB
     try:
         with Image.open(io.BytesIO(data)) as im:
             if channels == 1:
@@ -88,6 +98,17 @@ def decode_image(data: bytes, channels: int, where: str) -> np.ndarray:
         raise AUError(
             f"{where}: cannot decode image ({e}); the image column must hold PNG or JPEG bytes"
         ) from None
+
+
+def _opencv_decode(data: bytes) -> np.ndarray | None:
+    """OpenCV's decoding of ``data`` as it is stored, or None; quiet, since Pillow then names the damage."""
+    logging = cv2.utils.logging
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    finally:
+        logging.setLogLevel(level)
 
 
 def images_metadata(data: ImageDataset, limit: int | None = None) -> dict:

@@ -43,9 +43,9 @@ def _trial(spec: TrialSpec, shared: tuple, factory) -> dict:
     """One trial inside a Spark task, on the one core Spark gives a task."""
     import os
 
-    import torch
+    from au.engines.spark.worker import one_core
 
     sweep, out, train, test = shared
-    torch.set_num_threads(1)
+    one_core()
     os.environ["AU_PROGRESS"] = "0"
     return run_trial(spec, sweep, out, train, test, factory, show_progress=False)
