@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from au.errors import AUError
-from au.gold.combo import check_combination, combined_entries, fit_combination, per_split_scores
+from au.gold.combo import (
+    accepted_share,
+    check_combination,
+    choose_combinations,
+    combined_entries,
+    fit_combination,
+    per_split_scores,
+    weakest_subset,
+)
 from au.gold.config import GoldConfig
 from au.guarantees import random_splits, split_check
 from au.guarantees.splits import fit_parts
@@ -29,7 +37,7 @@ def test_combo_certifies_more_than_either_score_alone():
     scores, errors = _stream(6000, rng)
     splits = random_splits(6000, 20, 0.5, seed=0)
     fit = fit_parts(splits, 0.2, seed=0)
-    combined, fits = per_split_scores(("a", "b"), scores, errors, fit)
+    ((combined, fits),) = per_split_scores(("a", "b"), scores, errors, fit, [0.02]).values()
     coverage = {
         name: split_check(s, errors, [0.02], 0.05, splits, method="ltt", fit=fit)[0].coverage.mean()
         for name, s in (("a", scores[:, 0]), ("b", scores[:, 1]), ("combo", combined))
@@ -39,6 +47,47 @@ def test_combo_certifies_more_than_either_score_alone():
     assert all(f.fitted and (f.directions == 1).all() for f in fits)
     mean = np.mean([f.weights for f in fits], axis=0)
     assert mean[0] > 0 and mean[2] > 0, mean
+
+
+def test_accepted_share_is_the_largest_prefix_within_epsilon():
+    scores = np.array([9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0, 0.0])
+    errors = np.array([0, 1, 0, 0, 0, 0, 0, 0, 1, 1], dtype=bool)
+    assert accepted_share(scores, errors, 0.0) == 0.1  # only the first
+    assert accepted_share(scores, errors, 0.125) == 0.8  # 1 error in 8; the risk rose to 1/2 at 2 and fell
+    assert accepted_share(scores, errors, 0.3) == 1.0
+    assert accepted_share(-scores, errors, 0.0) == 0.0  # the best-scored input is an error: nothing
+
+
+def test_weakest_subset_takes_the_scores_each_error_needs_and_leaves_noise_out():
+    """Two kinds of error, each seen by one score only: only their weakest rank accepts much at a small risk."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    kind = rng.integers(0, 3, size=n)  # 0: fine, 1: caught by column 0 only, 2: by column 1 only
+    oriented = rng.normal(size=(n, 3))
+    oriented[kind == 1, 0] -= 5.0
+    oriented[kind == 2, 1] -= 5.0  # column 2 is noise
+    errors = kind > 0
+    assert weakest_subset(oriented, errors, 0.01) in ((0, 1), (1, 0))
+    both = accepted_share(oriented[:, :2].min(axis=1), errors, 0.01)
+    assert both > 0.3 and both > 2 * max(accepted_share(oriented[:, j], errors, 0.01) for j in range(3))
+
+
+def test_the_choice_is_made_for_each_epsilon_on_the_fitting_part():
+    """A perfect entry beside noise is the choice; two half-blind entries give their weakest rank at a tight epsilon."""
+    rng = np.random.default_rng(4)
+    n = 3000
+    errors = rng.random(n) < 0.3
+    perfect = np.stack([rng.normal(size=n) - 6.0 * errors, rng.normal(size=n)], axis=1)
+    assert choose_combinations(("good", "noise"), perfect, errors, [0.01])[0.01].choice == "good"
+    kind = np.where(errors, rng.integers(1, 3, size=n), 0)
+    blind = rng.normal(size=(n, 3))  # the third is noise: the combination's own weakest rank takes it in
+    blind[kind == 1, 0] -= 5.0
+    blind[kind == 2, 1] -= 5.0
+    chosen = choose_combinations(("a", "b", "noise"), blind, errors, [0.005, 0.2])
+    c = chosen[0.005]
+    assert c.choice in ("weakest rank of a, b", "weakest rank of b, a"), c.choice
+    np.testing.assert_array_equal(c.score(blind), c.oriented_ranks(blind)[:, :2].min(axis=1))
+    assert chosen[0.2].choice != c.choice  # a loose epsilon chooses otherwise
 
 
 def test_combo_uses_ranks_so_a_monotone_rescaling_changes_nothing():

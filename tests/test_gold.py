@@ -47,9 +47,12 @@ def test_leaderboard_end_to_end(tmp_path, scores):
     assert len(entries) == (len(DETECTORS) + 1) * 2 * 2  # the detectors and combo, 2 streams, 2 epsilons
     assert {e["method"] for e in entries} == {"ltt"} and {e["entry"] for e in entries} >= {"combo"}
     for stream in ("in", "mixed"):
-        combo = result["streams"][stream]["combo"]
-        assert combo["entries"] == ["msp", "energy", "knn@conv1", "parzen_lsh@conv1"]
-        assert list(combo["weights"]) == [*combo["entries"], "weakest rank"] and combo["splits"] == 20
+        combos = result["streams"][stream]["combo"]
+        assert list(combos) == ["0.01", "0.7"]  # fitted for each epsilon
+        for combo in combos.values():
+            assert combo["entries"] == ["msp", "energy", "knn@conv1", "parzen_lsh@conv1"]
+            assert list(combo["weights"]) == [*combo["entries"], "weakest rank"] and combo["splits"] == 20
+            assert sum(combo["choices"].values()) == 20
         assert result["streams"][stream]["guarantee"]["line"].startswith("The guarantee ")
         for eps in (0.01, 0.7):
             group = [e for e in entries if e["stream"] == stream and e["epsilon"] == eps]
@@ -132,7 +135,7 @@ def test_combo_needs_two_detectors_not_one_at_two_layers(tmp_path, scores):
     mixed = gold_run(
         [scores, pool], tmp_path / "two", GoldConfig(epsilons=(0.7,), n_splits=5, combo=("msp", "knn@pool"))
     )
-    assert mixed["streams"]["in"]["combo"]["entries"] == ["msp", "knn@pool"]
+    assert mixed["streams"]["in"]["combo"]["0.7"]["entries"] == ["msp", "knn@pool"]
     base = ("gold", "--scores", f"{conv1},{pool}", "--epsilon", "0.7", "--splits", "5", "--out")
     for combo in ("all", "knn@conv1,knn@pool"):
         proc = run_au(*base, str(tmp_path / "g"), "--combo", combo)

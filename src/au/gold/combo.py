@@ -14,9 +14,23 @@ combination the Mahalanobis detector already uses across layers (Lee et al. 2018
 
 The fit uses only a split's *fitting part*, which never certifies, so the certificate computed on
 the rest stays valid. Where the fitting part holds too few errors (or too few non-errors) to fit,
-the combination falls back to equal weights on the rank features, and says so. And where one
-entry alone ranks the fitting part better than the combination does (cross-validated within the
-fitting part), that entry is the combined score of the split: ``choice`` names it.
+the combination falls back to equal weights on the rank features, and says so.
+
+The combination is not always the best candidate, and which one is best depends on the target
+risk: a logistic fit to *all* errors is not tuned to the few inputs at the top of the ranking
+that a tight epsilon decides. So, for each epsilon, three kinds of candidate are cross-validated
+within the fitting part, by the share of inputs a held-out fold accepts at a selective risk of at
+most epsilon (ties: by AURC):
+
+* the logistic combination;
+* each entry alone;
+* the weakest rank of a few entries: the smallest of their rank log-odds, each turned the way it
+  points, so an input is accepted only when every one of them finds it familiar. The entries are
+  chosen greedily on the training folds, by that same share (a conjunction of detectors, no
+  published method).
+
+The best, refitted on the whole fitting part, is the combined score of that split and epsilon:
+``choice`` names it.
 """
 
 from __future__ import annotations
@@ -29,7 +43,7 @@ from scipy.special import logit
 from sklearn.linear_model import LogisticRegression
 
 from au.errors import AUError
-from au.guarantees.selective import aurc
+from au.guarantees.selective import risk_coverage
 
 MIN_CLASS = 5
 """Errors and non-errors the fitting part needs before weights are fitted (fewer: equal weights)."""
@@ -37,8 +51,9 @@ WEAKEST = "weakest rank"
 COMBINATION = "combination"
 """What ``choice`` says when the fitted combination, not a single entry, is the combined score."""
 FOLDS = 3
-"""Folds of the fitting part that judge the combination against each entry alone."""
-"""The feature that is the smallest of the entries' rank log-odds, each turned the way its score points."""
+"""Folds of the fitting part that judge the candidates: the combination, each entry, a weakest rank."""
+WEAKEST_SIZE = 3
+"""The most entries a weakest-rank candidate takes."""
 
 
 @dataclass(frozen=True)
@@ -52,21 +67,32 @@ class Combination:
     intercept: float
     fitted: bool  # False: equal weights (the fitting part had too few errors or non-errors)
     chosen: int | None = None  # an entry that ranked the fitting part better than any combination: used alone
+    subset: tuple[int, ...] | None = None  # entries whose weakest rank is the score (see the module's text)
 
     def features(self, scores: np.ndarray) -> np.ndarray:
         """(n, d + 1): the rank log-odds of ``scores`` (n, d) against the fitting part, and the weakest."""
+        ranks = self._ranks(scores)
+        return np.column_stack([ranks, (ranks * self.directions).min(axis=1)])
+
+    def oriented_ranks(self, scores: np.ndarray) -> np.ndarray:
+        """(n, d): the rank log-odds of ``scores`` (n, d), each turned the way its score points."""
+        return self._ranks(scores) * self.directions
+
+    def _ranks(self, scores: np.ndarray) -> np.ndarray:
+        """(n, d): the rank log-odds of ``scores`` (n, d) against the fitting part."""
         cols = []
         for j, ref in enumerate(self.sorted_fit):
             m = len(ref)
             below = np.searchsorted(ref, scores[:, j], side="right")  # fitting scores <= each score
             cols.append(logit(np.clip(below / m, 0.5 / m, 1.0 - 0.5 / m)))
-        ranks = np.stack(cols, axis=1)
-        return np.column_stack([ranks, (ranks * self.directions).min(axis=1)])
+        return np.stack(cols, axis=1)
 
     def score(self, scores: np.ndarray) -> np.ndarray:
         """The combined score of ``scores`` (n, d): higher = accept first."""
         if self.chosen is not None:
             return np.asarray(scores[:, self.chosen], dtype=np.float64)
+        if self.subset is not None:
+            return self.oriented_ranks(scores)[:, list(self.subset)].min(axis=1)
         return self.features(scores) @ self.weights + self.intercept
 
     @property
@@ -79,8 +105,17 @@ class Combination:
             "weights": {n: float(w) for n, w in zip(self.labels, self.weights, strict=True)},
             "intercept": self.intercept,
             "fitted": self.fitted,
-            "choice": COMBINATION if self.chosen is None else self.names[self.chosen],
+            "choice": self.choice,
         }
+
+    @property
+    def choice(self) -> str:
+        """What the combined score is: ``combination``, an entry's name, or ``weakest rank of a, b``."""
+        if self.chosen is not None:
+            return self.names[self.chosen]
+        if self.subset is not None:
+            return f"{WEAKEST} of {', '.join(self.names[j] for j in self.subset)}"
+        return COMBINATION
 
 
 def check_combination(names, available: Mapping[str, str]) -> tuple[str, ...]:
@@ -138,46 +173,108 @@ def fit_combination(names, scores: np.ndarray, errors: np.ndarray, seed: int = 0
     return Combination(tuple(names), sorted_fit, directions, weights, float(model.intercept_[0]), True)
 
 
-def choose_combination(names, scores: np.ndarray, errors: np.ndarray, seed: int = 0) -> Combination:
-    """The combination fitted on ``scores`` (m, d), or the one entry that ranks these inputs better.
+def choose_combinations(names, scores: np.ndarray, errors: np.ndarray, epsilons, seed: int = 0) -> dict:
+    """The best candidate for each of ``epsilons`` on ``scores`` (m, d), the fitting part's: {epsilon: Combination}.
 
-    Judged on the fitting part alone, by the mean AURC over ``FOLDS`` folds: the combination fitted
-    on the other folds against each entry as it is. With few errors (the in-distribution stream of
-    an accurate model) a combination of many scores can rank worse than its best member; then that
-    member is the combined score. The certifying data is never looked at.
+    The candidates (the module's text) are judged on ``FOLDS`` folds of the fitting part: each is
+    built on the other folds and measured on the held one by :func:`accepted_share` at the
+    epsilon, ties broken by AURC; the best is refitted on the whole fitting part. The logistic
+    fits and the risk-coverage curves are shared by the epsilons. The certifying data is never
+    looked at.
     """
     scores = np.asarray(scores, dtype=np.float64)
     errors = np.asarray(errors, dtype=bool)
     full = fit_combination(names, scores, errors, seed)
     folds = np.random.default_rng(seed).permutation(len(errors)) % FOLDS
-    combined, single = [], []
+    if any(errors[folds == k].all() or not errors[folds == k].any() for k in range(FOLDS)):
+        return {eps: full for eps in epsilons}  # a fold without both kinds: nothing to judge by
+    d, judges = scores.shape[1], []
     for k in range(FOLDS):
         held, rest = folds == k, folds != k
-        if errors[held].all() or not errors[held].any():
-            return full  # a fold without both kinds: nothing to judge by
         part = fit_combination(names, scores[rest], errors[rest], seed)
-        combined.append(aurc(part.score(scores[held]), errors[held]))
-        single.append([aurc(scores[held, j], errors[held]) for j in range(scores.shape[1])])
-    best = int(np.argmin(np.mean(single, axis=0)))
-    if np.mean(single, axis=0)[best] < np.mean(combined):
-        return replace(full, chosen=best)
-    return full
+        fixed = [_Curve(scores[held, j], errors[held]) for j in range(d)] + [
+            _Curve(part.score(scores[held]), errors[held])
+        ]
+        judges.append((part, held, rest, fixed, {}))
+    whole: dict = {}
+    chosen = {}
+    for eps in epsilons:
+        judged = np.zeros((d + 2, FOLDS, 2))  # candidates: the entries, the combination, the weakest rank
+        for k, (part, held, rest, fixed, cache) in enumerate(judges):
+            subset = weakest_subset(part.oriented_ranks(scores[rest]), errors[rest], eps, cache)
+            weakest = _Curve(part.oriented_ranks(scores[held])[:, list(subset)].min(axis=1), errors[held])
+            judged[:, k] = [c.judged(eps) for c in (*fixed, weakest)]
+        mean = judged.mean(axis=1)
+        best = max(range(d + 2), key=lambda c: (mean[c, 0], mean[c, 1], c == d))  # ties: the combination
+        if best < d:
+            chosen[eps] = replace(full, chosen=best)
+        elif best == d + 1:
+            chosen[eps] = replace(
+                full, subset=weakest_subset(full.oriented_ranks(scores), errors, eps, whole)
+            )
+        else:
+            chosen[eps] = full
+    return chosen
+
+
+class _Curve:
+    """One score's risk-coverage curve on some inputs, judged at any epsilon: (accepted share, -AURC)."""
+
+    def __init__(self, scores: np.ndarray, errors: np.ndarray) -> None:
+        self.coverage, self.risk, _ = risk_coverage(scores, errors)
+        self.area = float(np.dot(self.risk, np.diff(self.coverage, prepend=0.0)))  # as selective.aurc
+
+    def judged(self, epsilon: float) -> tuple[float, float]:
+        ok = self.risk <= epsilon
+        return (float(self.coverage[ok].max()) if ok.any() else 0.0), -self.area
+
+
+def accepted_share(scores: np.ndarray, errors: np.ndarray, epsilon: float) -> float:
+    """The largest share of inputs a threshold on ``scores`` accepts with a selective risk of at most ``epsilon``."""
+    return _Curve(scores, errors).judged(epsilon)[0]
+
+
+def weakest_subset(
+    oriented: np.ndarray, errors: np.ndarray, epsilon: float, cache: dict | None = None
+) -> tuple:
+    """Up to ``WEAKEST_SIZE`` columns of ``oriented`` (m, d) whose smallest accepts the most at ``epsilon``.
+
+    Greedy: the best column alone, then the column whose addition accepts the most, while an
+    addition accepts more; ties (at a tight epsilon, often at nothing accepted) go to the lower
+    AURC. ``cache`` keeps the curves of the subsets tried, for other epsilons on the same columns.
+    """
+    cache = {} if cache is None else cache
+
+    def judged(columns: list[int]) -> tuple[float, float]:
+        key = frozenset(columns)
+        if key not in cache:
+            cache[key] = _Curve(oriented[:, columns].min(axis=1), errors)
+        return cache[key].judged(epsilon)
+
+    chosen: list[int] = []
+    best = (-1.0, -np.inf)
+    while len(chosen) < min(WEAKEST_SIZE, oriented.shape[1]):
+        value, j = max((judged([*chosen, j]), j) for j in range(oriented.shape[1]) if j not in chosen)
+        if chosen and value[0] <= best[0]:
+            break
+        best, chosen = value, [*chosen, j]
+    return tuple(chosen)
 
 
 def per_split_scores(
-    names, scores: np.ndarray, errors: np.ndarray, fit: np.ndarray, seed: int = 0
-) -> tuple[np.ndarray, list[Combination]]:
-    """The combined score of every input under each split's own fit: ((n_splits, n), the fits).
+    names, scores: np.ndarray, errors: np.ndarray, fit: np.ndarray, epsilons, seed: int = 0
+) -> dict:
+    """The combined score of every input at each of ``epsilons`` under each split's own fit.
 
-    ``scores`` (n, d) are the entries' scores of the stream, ``fit`` (n_splits, n) the fitting parts.
+    ``scores`` (n, d) are the entries' scores of the stream, ``fit`` (n_splits, n) the fitting
+    parts. Returns {epsilon: ((n_splits, n) scores, the fits)}.
     """
-    out = np.empty(fit.shape, dtype=np.float64)
-    fits = []
+    out = {eps: (np.empty(fit.shape, dtype=np.float64), []) for eps in epsilons}
     for i, part in enumerate(fit):
-        c = choose_combination(names, scores[part], errors[part], seed)
-        out[i] = c.score(scores)
-        fits.append(c)
-    return out, fits
+        for eps, c in choose_combinations(names, scores[part], errors[part], epsilons, seed).items():
+            out[eps][0][i] = c.score(scores)
+            out[eps][1].append(c)
+    return out
 
 
 def summary(fits: list[Combination]) -> dict:
@@ -191,9 +288,6 @@ def summary(fits: list[Combination]) -> dict:
         "weights_mean": {n: float(v) for n, v in zip(labels, w.mean(axis=0), strict=True)},
         "weights_std": {n: float(v) for n, v in zip(labels, w.std(axis=0), strict=True)},
         "equal_weight_splits": int(sum(not f.fitted for f in fits)),
-        "choices": {
-            c: sum(f.as_dict()["choice"] == c for f in fits)
-            for c in dict.fromkeys(f.as_dict()["choice"] for f in fits)
-        },
+        "choices": {c: sum(f.choice == c for f in fits) for c in dict.fromkeys(f.choice for f in fits)},
         "splits": len(fits),
     }

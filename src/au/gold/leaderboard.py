@@ -73,50 +73,63 @@ def prepare_stream(scored: Scored, stream: str, mixed: tuple[str, ...], config: 
 def certify_stream(
     scored: Scored, stream: str, drawn: Stream, config: GoldConfig
 ) -> tuple[list[dict], list[dict], dict | None]:
-    """(leaderboard entries, split-check rows, the combined score's fit or None) of one drawn stream."""
-    errors, splits = drawn.errors, drawn.splits
-    candidates = {k: v[drawn.rows] for k, v in scored.scores.items()}
-    population_scores = dict(candidates)
+    """(leaderboard entries, split-check rows, the combined score's fits by epsilon, or None) of one drawn stream.
+
+    Every entry is certified at every epsilon; ``combo`` is fitted for each epsilon on its own
+    (:func:`au.gold.combo.choose_combinations`), so each of its certificates has its own scores.
+    """
+    candidates = {k: (tuple(config.epsilons), v[drawn.rows], v[drawn.rows]) for k, v in scored.scores.items()}
     combination = None
     names = combined_entries(config.combo, scored.detectors)
     if names:
-        matrix = np.stack([candidates[n] for n in names], axis=1)
-        candidates[COMBO], fits = per_split_scores(names, matrix, errors, drawn.fit, config.seed)
+        matrix = np.stack([scored.scores[n][drawn.rows] for n in names], axis=1)
+        fitted = per_split_scores(names, matrix, drawn.errors, drawn.fit, config.epsilons, config.seed)
+        population = {}
         if drawn.population is not None:
-            population_scores[COMBO] = per_split_scores(
-                names, matrix, errors, drawn.population_fit, config.seed
-            )[0]
-        combination = summary(fits)
-    entries, split_rows = [], []
-    for key, s in candidates.items():
-        first = s if s.ndim == 1 else s[0]
-        areas = _areas(first, errors, ~drawn.fit[0] if s.ndim == 2 else slice(None))
-        who = _who(scored, key)
-        for method in config.methods:
-            uses_fit = method == "ltt" or key == COMBO
-            checks = split_check(
-                s,
-                errors,
-                config.epsilons,
-                config.delta,
-                splits,
-                method=method,
-                fit=drawn.fit if uses_fit else None,
+            population = per_split_scores(
+                names, matrix, drawn.errors, drawn.population_fit, config.epsilons, config.seed
             )
-            held_out = _population_checks(population_scores.get(key), drawn, config, method, uses_fit)
-            for k, check in enumerate(checks):
-                entry = {"stream": stream, "entry": key, "method": method, **who}
-                certifying = splits[0] & ~drawn.fit[0] if uses_fit else splits[0]
-                entry.update(_entry(check, certifying, splits[0], areas, method))
-                entry["population"] = _population_entry(held_out[k], drawn.population) if held_out else None
-                entry["verdict"] = verdict(entry)
-                if stream == "mixed":
-                    entry.update(_mixed_shares(first, check, splits[0], scored.is_ood[drawn.rows]))
-                entries.append(entry)
-                split_rows += _split_rows(stream, key, method, "split", check)
-                if held_out:
-                    split_rows += _split_rows(stream, key, method, "population", held_out[k])
+        combination = {}
+        for eps, (combined, fits) in fitted.items():
+            candidates[(COMBO, eps)] = ((eps,), combined, population[eps][0] if population else None)
+            combination[f"{eps:g}"] = summary(fits)
+    entries, split_rows = [], []
+    for key, (epsilons, s, held_out) in candidates.items():
+        got, rows = _certify_entry(scored, stream, drawn, config, key if isinstance(key, str) else COMBO,
+                                   epsilons, s, held_out)  # fmt: skip
+        entries, split_rows = entries + got, split_rows + rows
     return entries, split_rows, combination
+
+
+def _certify_entry(scored, stream: str, drawn: Stream, config: GoldConfig, key: str, epsilons, s, population):
+    """(entries, split-check rows) of one entry at ``epsilons`` under every method.
+
+    ``s`` are its scores of the stream (n,) or, fitted per split, (n_splits, n); ``population``
+    the same for the held-out-population check.
+    """
+    errors, splits = drawn.errors, drawn.splits
+    first = s if s.ndim == 1 else s[0]
+    areas = _areas(first, errors, ~drawn.fit[0] if s.ndim == 2 else slice(None))
+    who = _who(scored, key)
+    entries, split_rows = [], []
+    for method in config.methods:
+        uses_fit = method == "ltt" or key == COMBO
+        fit = drawn.fit if uses_fit else None
+        checks = split_check(s, errors, epsilons, config.delta, splits, method=method, fit=fit)
+        held_out = _population_checks(population, drawn, config, epsilons, method, uses_fit)
+        for k, check in enumerate(checks):
+            entry = {"stream": stream, "entry": key, "method": method, **who}
+            certifying = splits[0] & ~drawn.fit[0] if uses_fit else splits[0]
+            entry.update(_entry(check, certifying, splits[0], areas, method))
+            entry["population"] = _population_entry(held_out[k], drawn.population) if held_out else None
+            entry["verdict"] = verdict(entry)
+            if stream == "mixed":
+                entry.update(_mixed_shares(first, check, splits[0], scored.is_ood[drawn.rows]))
+            entries.append(entry)
+            split_rows += _split_rows(stream, key, method, "split", check)
+            if held_out:
+                split_rows += _split_rows(stream, key, method, "population", held_out[k])
+    return entries, split_rows
 
 
 def _who(scored: Scored, key: str) -> dict:
@@ -125,14 +138,12 @@ def _who(scored: Scored, key: str) -> dict:
     return {k: scored.entries[key][k] for k in ("detector", "layer")}
 
 
-def _population_checks(scores, drawn: Stream, config: GoldConfig, method: str, uses_fit: bool):
-    """The held-out-population check of one entry and method (empty when the stream has none)."""
+def _population_checks(scores, drawn: Stream, config: GoldConfig, epsilons, method: str, uses_fit: bool):
+    """The held-out-population check of one entry and method at ``epsilons`` (empty when the stream has none)."""
     if drawn.population is None:
         return []
     fit = drawn.population_fit if uses_fit else None
-    return split_check(
-        scores, drawn.errors, config.epsilons, config.delta, drawn.population, method=method, fit=fit
-    )
+    return split_check(scores, drawn.errors, epsilons, config.delta, drawn.population, method=method, fit=fit)
 
 
 def _population_entry(check: SplitCheck, population: np.ndarray) -> dict:

@@ -117,23 +117,33 @@ def _stream_section(report: Report, result: dict, stream: str, info: dict, out: 
     for n in sorted({e["note"] for e in rows if e["note"]}):
         report.paragraph(n, note=True)
     if info.get("combo"):
-        combo = info["combo"]
-        report.table(
-            ["entry", "weight (first split)", "mean over splits", "sd over splits"],
-            [
-                [n, combo["weights"][n], combo["weights_mean"][n], combo["weights_std"][n]]
-                for n in combo["features"]
-            ],
-            caption=f"combo on the {stream} stream: logistic weights on each entry's rank log-odds and on the "
-            "weakest of them; "
-            f"equal weights on {combo['equal_weight_splits']} of {combo['splits']} splits "
-            "(too few errors in the fitting part)",
-        )
+        _combo_table(report, stream, info["combo"])
     if f"risk_coverage_{stream}" in result["figures"]:
         report.image(
             out / result["figures"][f"risk_coverage_{stream}"],
             f"Risk-coverage curves, {_STREAM_TEXT[stream]}",
         )
+
+
+def _combo_table(report: Report, stream: str, combos: dict) -> None:
+    """combo's candidates chosen over the splits at each epsilon, and the logistic weights (mean over splits)."""
+    epsilons = list(combos)
+    features = combos[epsilons[0]]["features"]
+    report.table(
+        ["", *(f"epsilon {e}" for e in epsilons)],
+        [
+            [
+                "chosen (splits)",
+                *("; ".join(f"{c}: {k}" for c, k in combos[e]["choices"].items()) for e in epsilons),
+            ],
+            *([f"weight of {n}", *(combos[e]["weights_mean"][n] for e in epsilons)] for n in features),
+        ],
+        caption=f"combo on the {stream} stream, fitted for each epsilon on each split's fitting part: which "
+        "candidate the fitting part chose (the logistic combination, an entry alone, or the weakest rank of a "
+        "few entries), and the logistic weights on each entry's rank log-odds and on the weakest of them "
+        f"(mean over splits; equal weights on {combos[epsilons[0]]['equal_weight_splits']} of "
+        f"{combos[epsilons[0]]['splits']} splits: too few errors in the fitting part)",
+    )
 
 
 def _methods_section(report: Report, result: dict) -> None:
