@@ -7,6 +7,7 @@ import pytest
 
 from au.errors import AUError
 from au.gold.combo import (
+    Judge,
     accepted_share,
     check_combination,
     choose_combinations,
@@ -37,7 +38,9 @@ def test_combo_certifies_more_than_either_score_alone():
     scores, errors = _stream(6000, rng)
     splits = random_splits(6000, 20, 0.5, seed=0)
     fit = fit_parts(splits, 0.2, seed=0)
-    ((combined, fits),) = per_split_scores(("a", "b"), scores, errors, fit, [0.02]).values()
+    ((combined, fits),) = per_split_scores(
+        ("a", "b"), scores, errors, fit, splits & ~fit, [0.02], 0.05
+    ).values()
     coverage = {
         name: split_check(s, errors, [0.02], 0.05, splits, method="ltt", fit=fit)[0].coverage.mean()
         for name, s in (("a", scores[:, 0]), ("b", scores[:, 1]), ("combo", combined))
@@ -67,7 +70,7 @@ def test_weakest_subset_takes_the_scores_each_error_needs_and_leaves_noise_out()
     oriented[kind == 1, 0] -= 5.0
     oriented[kind == 2, 1] -= 5.0  # column 2 is noise
     errors = kind > 0
-    assert weakest_subset(oriented, errors, 0.01) in ((0, 1), (1, 0))
+    assert weakest_subset(oriented, errors, Judge(0.01, 16000, 0.05)) in ((0, 1), (1, 0))
     both = accepted_share(oriented[:, :2].min(axis=1), errors, 0.01)
     assert both > 0.3 and both > 2 * max(accepted_share(oriented[:, j], errors, 0.01) for j in range(3))
 
@@ -78,12 +81,12 @@ def test_the_choice_is_made_for_each_epsilon_on_the_fitting_part():
     n = 3000
     errors = rng.random(n) < 0.3
     perfect = np.stack([rng.normal(size=n) - 6.0 * errors, rng.normal(size=n)], axis=1)
-    assert choose_combinations(("good", "noise"), perfect, errors, [0.01])[0.01].choice == "good"
+    assert choose_combinations(("good", "noise"), perfect, errors, [0.01], 12000, 0.05)[0.01].choice == "good"
     kind = np.where(errors, rng.integers(1, 3, size=n), 0)
     blind = rng.normal(size=(n, 3))  # the third is noise: the combination's own weakest rank takes it in
     blind[kind == 1, 0] -= 5.0
     blind[kind == 2, 1] -= 5.0
-    chosen = choose_combinations(("a", "b", "noise"), blind, errors, [0.005, 0.2])
+    chosen = choose_combinations(("a", "b", "noise"), blind, errors, [0.005, 0.2], 12000, 0.05)
     c = chosen[0.005]
     assert c.choice in ("weakest rank of a, b", "weakest rank of b, a"), c.choice
     np.testing.assert_array_equal(c.score(blind), c.oriented_ranks(blind)[:, :2].min(axis=1))

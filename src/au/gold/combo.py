@@ -19,14 +19,14 @@ the combination falls back to equal weights on the rank features, and says so.
 The combination is not always the best candidate, and which one is best depends on the target
 risk: a logistic fit to *all* errors is not tuned to the few inputs at the top of the ranking
 that a tight epsilon decides. So, for each epsilon, three kinds of candidate are cross-validated
-within the fitting part, by the share of inputs a held-out fold accepts at a selective risk of at
-most epsilon (ties: by AURC):
+within the fitting part, by the share of a held-out fold that the certificate would accept (its
+test on the fold's counts scaled to the certifying part's size, :class:`Judge`; ties: by AURC):
 
 * the logistic combination;
 * each entry alone;
 * the weakest rank of a few entries: the smallest of their rank log-odds, each turned the way it
   points, so an input is accepted only when every one of them finds it familiar. The entries are
-  chosen greedily on the training folds, by that same share (a conjunction of detectors, no
+  chosen greedily on the training folds, by that same judge (a conjunction of detectors, no
   published method).
 
 The best, refitted on the whole fitting part, is the combined score of that split and epsilon:
@@ -43,6 +43,7 @@ from scipy.special import logit
 from sklearn.linear_model import LogisticRegression
 
 from au.errors import AUError
+from au.guarantees.bounds import binomial_p_value
 from au.guarantees.selective import risk_coverage
 
 MIN_CLASS = 5
@@ -173,14 +174,52 @@ def fit_combination(names, scores: np.ndarray, errors: np.ndarray, seed: int = 0
     return Combination(tuple(names), sorted_fit, directions, weights, float(model.intercept_[0]), True)
 
 
-def choose_combinations(names, scores: np.ndarray, errors: np.ndarray, epsilons, seed: int = 0) -> dict:
+@dataclass(frozen=True)
+class Judge:
+    """How a candidate is judged at ``epsilon``: the share of inputs the certificate would accept.
+
+    A candidate's risk-coverage curve on some inputs, its counts scaled to the ``n_certify``
+    inputs that will certify, is put to the certificate's own test (the exact binomial p-value
+    of "risk > epsilon" at ``delta``, as Learn then Test orders its thresholds,
+    :func:`au.guarantees.ltt.ltt_sequence`); the largest share that passes is the candidate's
+    value, and ties (often at nothing, for a tight epsilon on few inputs) go to the lower AURC.
+    A share seen on a few hundred inputs is a noisy guess of what a certificate on thousands
+    accepts; the test discounts it as the certificate will.
+    """
+
+    epsilon: float
+    n_certify: int
+    delta: float
+
+    def __call__(self, curve: _Curve) -> tuple[float, float]:
+        scale = self.n_certify / curve.n
+        accepted = np.round(curve.accepted * scale)
+        wrong = np.minimum(np.round(curve.wrong * scale), accepted)
+        ok = binomial_p_value(wrong, accepted, self.epsilon) <= self.delta
+        return (float(curve.coverage[ok].max()) if ok.any() else 0.0), -curve.area
+
+
+class _Curve:
+    """One score's risk-coverage curve on some inputs: coverage, accepted and wrong counts, AURC."""
+
+    def __init__(self, scores: np.ndarray, errors: np.ndarray) -> None:
+        self.n = len(errors)
+        self.coverage, risk, _ = risk_coverage(scores, errors)
+        self.accepted = np.round(self.coverage * self.n)
+        self.wrong = np.round(risk * self.accepted)
+        self.area = float(np.dot(risk, np.diff(self.coverage, prepend=0.0)))  # as selective.aurc
+
+
+def choose_combinations(
+    names, scores: np.ndarray, errors: np.ndarray, epsilons, n_certify: int, delta: float, seed: int = 0
+) -> dict:
     """The best candidate for each of ``epsilons`` on ``scores`` (m, d), the fitting part's: {epsilon: Combination}.
 
     The candidates (the module's text) are judged on ``FOLDS`` folds of the fitting part: each is
-    built on the other folds and measured on the held one by :func:`accepted_share` at the
-    epsilon, ties broken by AURC; the best is refitted on the whole fitting part. The logistic
-    fits and the risk-coverage curves are shared by the epsilons. The certifying data is never
-    looked at.
+    built on the other folds and measured on the held one by a :class:`Judge` (the share a
+    certificate on ``n_certify`` inputs at ``delta`` would accept); the best is refitted on the
+    whole fitting part. The logistic fits and the risk-coverage curves are shared by the epsilons.
+    The certifying data is never looked at.
     """
     scores = np.asarray(scores, dtype=np.float64)
     errors = np.asarray(errors, dtype=bool)
@@ -188,60 +227,48 @@ def choose_combinations(names, scores: np.ndarray, errors: np.ndarray, epsilons,
     folds = np.random.default_rng(seed).permutation(len(errors)) % FOLDS
     if any(errors[folds == k].all() or not errors[folds == k].any() for k in range(FOLDS)):
         return {eps: full for eps in epsilons}  # a fold without both kinds: nothing to judge by
-    d, judges = scores.shape[1], []
+    d, parts = scores.shape[1], []
     for k in range(FOLDS):
         held, rest = folds == k, folds != k
         part = fit_combination(names, scores[rest], errors[rest], seed)
-        fixed = [_Curve(scores[held, j], errors[held]) for j in range(d)] + [
-            _Curve(part.score(scores[held]), errors[held])
-        ]
-        judges.append((part, held, rest, fixed, {}))
+        fixed = [_Curve(scores[held, j], errors[held]) for j in range(d)]
+        parts.append((part, held, rest, [*fixed, _Curve(part.score(scores[held]), errors[held])], {}))
     whole: dict = {}
     chosen = {}
     for eps in epsilons:
+        judge = Judge(eps, n_certify, delta)
         judged = np.zeros((d + 2, FOLDS, 2))  # candidates: the entries, the combination, the weakest rank
-        for k, (part, held, rest, fixed, cache) in enumerate(judges):
-            subset = weakest_subset(part.oriented_ranks(scores[rest]), errors[rest], eps, cache)
+        for k, (part, held, rest, fixed, cache) in enumerate(parts):
+            subset = weakest_subset(part.oriented_ranks(scores[rest]), errors[rest], judge, cache)
             weakest = _Curve(part.oriented_ranks(scores[held])[:, list(subset)].min(axis=1), errors[held])
-            judged[:, k] = [c.judged(eps) for c in (*fixed, weakest)]
+            judged[:, k] = [judge(c) for c in (*fixed, weakest)]
         mean = judged.mean(axis=1)
         best = max(range(d + 2), key=lambda c: (mean[c, 0], mean[c, 1], c == d))  # ties: the combination
         if best < d:
             chosen[eps] = replace(full, chosen=best)
         elif best == d + 1:
-            chosen[eps] = replace(
-                full, subset=weakest_subset(full.oriented_ranks(scores), errors, eps, whole)
-            )
+            subset = weakest_subset(full.oriented_ranks(scores), errors, judge, whole)
+            chosen[eps] = replace(full, subset=subset)
         else:
             chosen[eps] = full
     return chosen
 
 
-class _Curve:
-    """One score's risk-coverage curve on some inputs, judged at any epsilon: (accepted share, -AURC)."""
-
-    def __init__(self, scores: np.ndarray, errors: np.ndarray) -> None:
-        self.coverage, self.risk, _ = risk_coverage(scores, errors)
-        self.area = float(np.dot(self.risk, np.diff(self.coverage, prepend=0.0)))  # as selective.aurc
-
-    def judged(self, epsilon: float) -> tuple[float, float]:
-        ok = self.risk <= epsilon
-        return (float(self.coverage[ok].max()) if ok.any() else 0.0), -self.area
-
-
 def accepted_share(scores: np.ndarray, errors: np.ndarray, epsilon: float) -> float:
     """The largest share of inputs a threshold on ``scores`` accepts with a selective risk of at most ``epsilon``."""
-    return _Curve(scores, errors).judged(epsilon)[0]
+    curve = _Curve(scores, errors)
+    ok = curve.wrong <= epsilon * curve.accepted
+    return float(curve.coverage[ok].max()) if ok.any() else 0.0
 
 
 def weakest_subset(
-    oriented: np.ndarray, errors: np.ndarray, epsilon: float, cache: dict | None = None
+    oriented: np.ndarray, errors: np.ndarray, judge: Judge, cache: dict | None = None
 ) -> tuple:
-    """Up to ``WEAKEST_SIZE`` columns of ``oriented`` (m, d) whose smallest accepts the most at ``epsilon``.
+    """Up to ``WEAKEST_SIZE`` columns of ``oriented`` (m, d) whose smallest the ``judge`` values most.
 
-    Greedy: the best column alone, then the column whose addition accepts the most, while an
-    addition accepts more; ties (at a tight epsilon, often at nothing accepted) go to the lower
-    AURC. ``cache`` keeps the curves of the subsets tried, for other epsilons on the same columns.
+    Greedy: the best column alone, then the column whose addition is valued most, while an
+    addition raises the share. ``cache`` keeps the curves of the subsets tried, for other
+    epsilons on the same columns.
     """
     cache = {} if cache is None else cache
 
@@ -249,7 +276,7 @@ def weakest_subset(
         key = frozenset(columns)
         if key not in cache:
             cache[key] = _Curve(oriented[:, columns].min(axis=1), errors)
-        return cache[key].judged(epsilon)
+        return judge(cache[key])
 
     chosen: list[int] = []
     best = (-1.0, -np.inf)
@@ -262,16 +289,21 @@ def weakest_subset(
 
 
 def per_split_scores(
-    names, scores: np.ndarray, errors: np.ndarray, fit: np.ndarray, epsilons, seed: int = 0
-) -> dict:
+    names, scores: np.ndarray, errors: np.ndarray, fit: np.ndarray, certify: np.ndarray, epsilons, delta: float,
+    seed: int = 0,
+) -> dict:  # fmt: skip
     """The combined score of every input at each of ``epsilons`` under each split's own fit.
 
     ``scores`` (n, d) are the entries' scores of the stream, ``fit`` (n_splits, n) the fitting
-    parts. Returns {epsilon: ((n_splits, n) scores, the fits)}.
+    parts, ``certify`` (n_splits, n) the parts that certify (their sizes judge the candidates).
+    Returns {epsilon: ((n_splits, n) scores, the fits)}.
     """
     out = {eps: (np.empty(fit.shape, dtype=np.float64), []) for eps in epsilons}
     for i, part in enumerate(fit):
-        for eps, c in choose_combinations(names, scores[part], errors[part], epsilons, seed).items():
+        chosen = choose_combinations(
+            names, scores[part], errors[part], epsilons, int(certify[i].sum()), delta, seed
+        )
+        for eps, c in chosen.items():
             out[eps][0][i] = c.score(scores)
             out[eps][1].append(c)
     return out

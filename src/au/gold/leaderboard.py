@@ -83,12 +83,13 @@ def certify_stream(
     names = combined_entries(config.combo, scored.detectors)
     if names:
         matrix = np.stack([scored.scores[n][drawn.rows] for n in names], axis=1)
-        fitted = per_split_scores(names, matrix, drawn.errors, drawn.fit, config.epsilons, config.seed)
+        fitted = per_split_scores(names, matrix, drawn.errors, drawn.fit, drawn.splits & ~drawn.fit,
+                                  config.epsilons, config.delta, config.seed)  # fmt: skip
         population = {}
         if drawn.population is not None:
-            population = per_split_scores(
-                names, matrix, drawn.errors, drawn.population_fit, config.epsilons, config.seed
-            )
+            population = per_split_scores(names, matrix, drawn.errors, drawn.population_fit,
+                                          drawn.population & ~drawn.population_fit, config.epsilons,
+                                          config.delta, config.seed)  # fmt: skip
         combination = {}
         for eps, (combined, fits) in fitted.items():
             candidates[(COMBO, eps)] = ((eps,), combined, population[eps][0] if population else None)
