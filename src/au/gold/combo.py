@@ -115,7 +115,7 @@ class Combination:
         if self.chosen is not None:
             return self.names[self.chosen]
         if self.subset is not None:
-            return f"{WEAKEST} of {', '.join(self.names[j] for j in self.subset)}"
+            return f"{WEAKEST} of {', '.join(self.names[j] for j in sorted(self.subset))}"
         return COMBINATION
 
 

@@ -126,23 +126,43 @@ def _stream_section(report: Report, result: dict, stream: str, info: dict, out: 
 
 
 def _combo_table(report: Report, stream: str, combos: dict) -> None:
-    """combo's candidates chosen over the splits at each epsilon, and the logistic weights (mean over splits)."""
-    epsilons = list(combos)
-    features = combos[epsilons[0]]["features"]
+    """combo on one stream: what its fitting parts chose at each epsilon, and the logistic weights."""
+    rows = []
+    for eps, combo in combos.items():
+        kinds = {"combination": 0, "entry": 0, "weakest": 0}
+        for choice, count in combo["choices"].items():
+            kind = (
+                "combination"
+                if choice == "combination"
+                else "entry"
+                if choice in combo["entries"]
+                else "weakest"
+            )
+            kinds[kind] += count
+        top, count = max(combo["choices"].items(), key=lambda item: item[1])
+        rows.append([eps, kinds["combination"], kinds["entry"], kinds["weakest"], f"{top} ({count})"])
     report.table(
-        ["", *(f"epsilon {e}" for e in epsilons)],
         [
-            [
-                "chosen (splits)",
-                *("; ".join(f"{c}: {k}" for c, k in combos[e]["choices"].items()) for e in epsilons),
-            ],
-            *([f"weight of {n}", *(combos[e]["weights_mean"][n] for e in epsilons)] for n in features),
+            "epsilon",
+            "logistic combination",
+            "one entry alone",
+            "weakest rank of entries",
+            "chosen most often (splits)",
         ],
-        caption=f"combo on the {stream} stream, fitted for each epsilon on each split's fitting part: which "
-        "candidate the fitting part chose (the logistic combination, an entry alone, or the weakest rank of a "
-        "few entries), and the logistic weights on each entry's rank log-odds and on the weakest of them "
-        f"(mean over splits; equal weights on {combos[epsilons[0]]['equal_weight_splits']} of "
-        f"{combos[epsilons[0]]['splits']} splits: too few errors in the fitting part)",
+        rows,
+        caption=f"combo on the {stream} stream: the candidate each split's fitting part chose, per epsilon "
+        f"(counts of {next(iter(combos.values()))['splits']} splits)",
+    )
+    combo = next(iter(combos.values()))  # one logistic fit per split serves every epsilon
+    report.table(
+        ["entry", "weight (first split)", "mean over splits", "sd over splits"],
+        [
+            [n, combo["weights"][n], combo["weights_mean"][n], combo["weights_std"][n]]
+            for n in combo["features"]
+        ],
+        caption=f"combo's logistic combination on the {stream} stream: weights on each entry's rank log-odds and "
+        f"on the weakest of them; equal weights on {combo['equal_weight_splits']} of {combo['splits']} splits "
+        "(too few errors in the fitting part)",
     )
 
 
