@@ -90,20 +90,26 @@ def test_row_groups_split_the_file(tmp_path):
     assert [small.row_group(i).num_rows for i in range(small.num_row_groups)] == [100, 100, 50]
 
 
-@pytest.mark.parametrize("mode", ["L", "RGB", "P", "LA", "RGBA", "I;16", "1"])
-def test_decode_image_gives_pillows_pixels_for_every_png_kind(mode):
-    """OpenCV decodes the PNGs it can (8-bit grey or RGB, as asked); every kind gives Pillow's pixels."""
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGB+tRNS", "P", "LA", "RGBA", "I;16", "1"])
+def test_decode_image_gives_pillows_pixels_for_every_png_kind(mode, monkeypatch):
+    """OpenCV decodes the plain PNGs (8-bit grey or RGB, as asked, no transparency); every kind gives Pillow's pixels."""
     rgb = np.random.default_rng(1).integers(0, 256, size=(6, 7, 3), dtype=np.uint8)
+    base = mode.split("+")[0]
     image = Image.fromarray(rgb)
-    image = image.convert("L").convert("I;16") if mode == "I;16" else image.convert(mode)
+    image = image.convert("L").convert("I;16") if base == "I;16" else image.convert(base)
+    extra = {"transparency": (0, 0, 0)} if mode.endswith("tRNS") else {}
     buf = io.BytesIO()
-    image.save(buf, format="PNG")
+    image.save(buf, format="PNG", **extra)
+    calls = []
+    imdecode = images_table.cv2.imdecode
+    monkeypatch.setattr(images_table.cv2, "imdecode", lambda *a: calls.append(1) or imdecode(*a))
     for channels, pillow_mode in ((1, "L"), (3, "RGB")):
         decoded = decode_image(buf.getvalue(), channels, "here")
         with Image.open(io.BytesIO(buf.getvalue())) as im:
             expected = np.array(im.convert(pillow_mode)).reshape(6, 7, channels)
         assert decoded.dtype == np.uint8 and decoded.flags.writeable and decoded.flags.c_contiguous
         np.testing.assert_array_equal(decoded, expected)
+    assert len(calls) == (mode in ("L", "RGB")), calls  # OpenCV for the channels the PNG holds, and only then
 
 
 def test_decode_image_channels_and_errors():
@@ -122,11 +128,16 @@ def test_decode_image_channels_and_errors():
 
 def test_a_damaged_png_is_one_line_and_nothing_else(capfd):
     """A PNG whose header passes but whose data is cut: one error naming the row, no decoder's own warnings."""
-    png = images_table.encode_image(np.full((28, 28, 1), 7, dtype=np.uint8))
-    for damaged in (png[:60], png[:40] + b"x" * 10 + png[50:]):
+    image = np.random.default_rng(2).integers(0, 256, size=(28, 28, 1), dtype=np.uint8)
+    png = images_table.encode_image(image)
+    data = png.find(b"IDAT") + 10  # a byte inside the compressed pixels
+    flipped = png[:data] + bytes([png[data] ^ 0xFF]) + png[data + 1 :]
+    for damaged in (png[:60], png[:40] + b"x" * 10 + png[50:], flipped):
         with pytest.raises(AUError) as e:
             decode_image(damaged, 1, "t.parquet (train row 4)")
         _one_line(e.value, "t.parquet (train row 4)", "cannot decode")
+    no_end = png[: png.find(b"IEND") - 4]  # Pillow reads it whole without its end marker
+    np.testing.assert_array_equal(decode_image(no_end, 1, "here"), image)
     assert capfd.readouterr().err == ""
 
 

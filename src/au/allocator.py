@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import sys
 
 M_TRIM_THRESHOLD = -1
@@ -22,8 +23,13 @@ MMAP_THRESHOLD = 512 << 20
 TRIM_THRESHOLD = 1 << 30
 
 
+@functools.cache
 def tune_malloc() -> bool:
-    """Raise glibc's mmap and trim thresholds for this process; False where malloc is not glibc's."""
+    """Raise glibc's mmap and trim thresholds for this process, once; False where either was refused.
+
+    False too where malloc is not glibc's. Cached: the settings hold for the whole process, and
+    finding the C library may start a helper process (a Spark worker asks for every task).
+    """
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -31,4 +37,6 @@ def tune_malloc() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    mmap = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    trim = bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))  # set even where the first was refused
+    return mmap and trim

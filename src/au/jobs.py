@@ -58,6 +58,7 @@ LIBRARIES = (
     "safetensors",
     "pyarrow",
     "pillow",
+    "opencv-python-headless",
     "matplotlib",
     "faiss-cpu",
     "captum",

@@ -49,6 +49,7 @@ from au.guarantees.selective import risk_coverage
 MIN_CLASS = 5
 """Errors and non-errors the fitting part needs before weights are fitted (fewer: equal weights)."""
 WEAKEST = "weakest rank"
+"""The feature that is the smallest of the entries' rank log-odds, each turned the way its score points."""
 COMBINATION = "combination"
 """What ``choice`` says when the fitted combination, not a single entry, is the combined score."""
 FOLDS = 3
@@ -67,7 +68,7 @@ class Combination:
     weights: np.ndarray  # (d + 1,): one per entry, then the weakest rank's
     intercept: float
     fitted: bool  # False: equal weights (the fitting part had too few errors or non-errors)
-    chosen: int | None = None  # an entry that ranked the fitting part better than any combination: used alone
+    chosen: int | None = None  # an entry the fitting part judged best for its epsilon: used alone
     subset: tuple[int, ...] | None = None  # entries whose weakest rank is the score (see the module's text)
 
     def features(self, scores: np.ndarray) -> np.ndarray:
@@ -180,9 +181,11 @@ class Judge:
 
     A candidate's risk-coverage curve on some inputs, its counts scaled to the ``n_certify``
     inputs that will certify, is put to the certificate's own test (the exact binomial p-value
-    of "risk > epsilon" at ``delta``, as Learn then Test orders its thresholds,
-    :func:`au.guarantees.ltt.ltt_sequence`); the largest share that passes is the candidate's
-    value, and ties (often at nothing, for a tight epsilon on few inputs) go to the lower AURC.
+    of "risk > epsilon" at ``delta``, the p-value Learn then Test orders its thresholds by,
+    :func:`au.guarantees.ltt.ltt_sequence`); the largest share whose threshold passes is the
+    candidate's value (Learn then Test would also stop at the first threshold that fails, which
+    this does not model), and ties (often at nothing, for a tight epsilon on few inputs) go to
+    the lower AURC.
     A share seen on a few hundred inputs is a noisy guess of what a certificate on thousands
     accepts; the test discounts it as the certificate will.
     """

@@ -66,7 +66,7 @@ def add_gold_section(report: Report, result: dict, out: Path) -> None:
         "random splits whose test risk exceeded epsilon, which the guarantee keeps at most delta. Threshold, bound, "
         "coverage and test risk are the first split's; entries are ranked by their mean coverage over all splits, "
         "and the first with any coverage is the gold of its epsilon. combo is a score combined from the others, "
-        "fitted on each split's fitting part."
+        "chosen for each epsilon on each split's fitting part."
     )
     for stream, info in result["streams"].items():
         _stream_section(report, result, stream, info, out)
@@ -127,6 +127,8 @@ def _stream_section(report: Report, result: dict, stream: str, info: dict, out: 
 
 def _combo_table(report: Report, stream: str, combos: dict) -> None:
     """combo on one stream: what its fitting parts chose at each epsilon, and the logistic weights."""
+    if "choices" in combos:  # a leaderboard written before combo was chosen per epsilon: one fit for all
+        combos = {"all": combos}
     rows = []
     for eps, combo in combos.items():
         kinds = {"combination": 0, "entry": 0, "weakest": 0}

@@ -38,9 +38,10 @@ _MODELS: dict[str, nn.Module] = {}
 def one_core() -> None:
     """Set up a Spark task's Python worker as ``au`` sets up its own process, for the one core Spark gives a task.
 
-    One torch thread, and glibc's malloc thresholds raised (:mod:`au.allocator`): the CLI raises
-    them in its own process, and a worker that kept the defaults paid page faults for every
-    batch's activation buffers - recording MNIST with ``mnist-cnn``, its forward passes took 1.7x as long.
+    One torch thread, and glibc's malloc thresholds raised (:mod:`au.allocator`, once per process):
+    the CLI raises them in its own process, and a worker that kept the defaults paid page faults
+    for every batch's activation buffers - recording MNIST with ``mnist-cnn``, its forward passes
+    took 1.7x as long.
     """
     torch.set_num_threads(1)
     tune_malloc()
