@@ -235,22 +235,29 @@ def choose_combinations(
         held, rest = folds == k, folds != k
         part = fit_combination(names, scores[rest], errors[rest], seed)
         fixed = [_Curve(scores[held, j], errors[held]) for j in range(d)]
-        parts.append((part, held, rest, [*fixed, _Curve(part.score(scores[held]), errors[held])], {}))
+        fixed.append(_Curve(part.score(scores[held]), errors[held]))
+        ranks = (
+            part.oriented_ranks(scores[rest]),
+            part.oriented_ranks(scores[held]),
+        )  # once, for every epsilon
+        parts.append((errors[rest], errors[held], ranks, fixed, {}))
     whole: dict = {}
+    whole_ranks = None
     chosen = {}
     for eps in epsilons:
         judge = Judge(eps, n_certify, delta)
         judged = np.zeros((d + 2, FOLDS, 2))  # candidates: the entries, the combination, the weakest rank
-        for k, (part, held, rest, fixed, cache) in enumerate(parts):
-            subset = weakest_subset(part.oriented_ranks(scores[rest]), errors[rest], judge, cache)
-            weakest = _Curve(part.oriented_ranks(scores[held])[:, list(subset)].min(axis=1), errors[held])
+        for k, (rest_errors, held_errors, (rest_ranks, held_ranks), fixed, cache) in enumerate(parts):
+            subset = weakest_subset(rest_ranks, rest_errors, judge, cache)
+            weakest = _Curve(held_ranks[:, list(subset)].min(axis=1), held_errors)
             judged[:, k] = [judge(c) for c in (*fixed, weakest)]
         mean = judged.mean(axis=1)
         best = max(range(d + 2), key=lambda c: (mean[c, 0], mean[c, 1], c == d))  # ties: the combination
         if best < d:
             chosen[eps] = replace(full, chosen=best)
         elif best == d + 1:
-            subset = weakest_subset(full.oriented_ranks(scores), errors, judge, whole)
+            whole_ranks = full.oriented_ranks(scores) if whole_ranks is None else whole_ranks
+            subset = weakest_subset(whole_ranks, errors, judge, whole)
             chosen[eps] = replace(full, subset=subset)
         else:
             chosen[eps] = full
