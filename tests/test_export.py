@@ -112,6 +112,13 @@ def test_decode_image_gives_pillows_pixels_for_every_png_kind(mode, monkeypatch)
     assert len(calls) == (mode in ("L", "RGB")), calls  # OpenCV for the channels the PNG holds, and only then
 
 
+def test_a_png_larger_than_cifar_goes_to_pillow(monkeypatch):
+    """OpenCV only wins on small images: a 33x32 plain PNG is decoded by Pillow, to the same pixels."""
+    image = np.random.default_rng(3).integers(0, 256, size=(33, 32, 1), dtype=np.uint8)
+    monkeypatch.setattr(images_table.cv2, "imdecode", lambda *a: pytest.fail("OpenCV used"))
+    np.testing.assert_array_equal(decode_image(images_table.encode_image(image), 1, "here"), image)
+
+
 def test_decode_image_channels_and_errors():
     rgb = np.random.default_rng(0).integers(0, 256, size=(4, 5, 3), dtype=np.uint8)
     png = images_table.encode_image(rgb)

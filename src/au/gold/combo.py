@@ -43,8 +43,8 @@ from scipy.special import logit
 from sklearn.linear_model import LogisticRegression
 
 from au.errors import AUError
-from au.guarantees.bounds import binomial_p_value
-from au.guarantees.selective import risk_coverage
+from au.guarantees.ltt import scaled_p_values, tie_groups
+from au.guarantees.selective import Ranked
 
 MIN_CLASS = 5
 """Errors and non-errors the fitting part needs before weights are fitted (fewer: equal weights)."""
@@ -195,22 +195,22 @@ class Judge:
     delta: float
 
     def __call__(self, curve: _Curve) -> tuple[float, float]:
-        scale = self.n_certify / curve.n
-        accepted = np.round(curve.accepted * scale)
-        wrong = np.minimum(np.round(curve.wrong * scale), accepted)
-        ok = binomial_p_value(wrong, accepted, self.epsilon) <= self.delta
+        p = scaled_p_values(curve.accepted, curve.wrong, curve.n, self.n_certify, self.epsilon)
+        ok = p <= self.delta
         return (float(curve.coverage[ok].max()) if ok.any() else 0.0), -curve.area
 
 
 class _Curve:
-    """One score's risk-coverage curve on some inputs: coverage, accepted and wrong counts, AURC."""
+    """One score's risk-coverage curve on some inputs: accepted and wrong counts per tie group, coverage, AURC."""
 
     def __init__(self, scores: np.ndarray, errors: np.ndarray) -> None:
         self.n = len(errors)
-        self.coverage, risk, _ = risk_coverage(scores, errors)
-        self.accepted = np.round(self.coverage * self.n)
-        self.wrong = np.round(risk * self.accepted)
-        self.area = float(np.dot(risk, np.diff(self.coverage, prepend=0.0)))  # as selective.aurc
+        _, self.accepted, self.wrong = tie_groups(Ranked(scores, errors))
+        self.coverage = self.accepted / self.n
+        risk = self.wrong / self.accepted
+        self.area = float(
+            np.dot(risk, np.diff(self.coverage, prepend=0.0))
+        )  # selective.aurc, from these counts
 
 
 def choose_combinations(

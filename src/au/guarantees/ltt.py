@@ -36,10 +36,21 @@ ACCEPT_ALL = float(np.finfo(np.float64).min)
 """The last threshold of every sequence: it accepts every (finite) score; finite, so JSON can hold it."""
 
 
-def _tie_groups(ranked: Ranked) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def tie_groups(ranked: Ranked) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(threshold, accepted, errors) at the end of each tie group, from the highest threshold down."""
     last = np.flatnonzero(np.diff(ranked.sorted, append=-np.inf) != 0)
     return ranked.sorted[last], last + 1, ranked.cum_errors[last]
+
+
+def scaled_p_values(accepted, errors, n: int, n_certify: int, epsilon: float) -> np.ndarray:
+    """Exact binomial p-values of "risk > epsilon" for counts seen on ``n`` inputs, scaled to ``n_certify``.
+
+    ``accepted`` and ``errors`` (t,) are counts at each threshold; scaled and rounded, they are
+    what ``n_certify`` certifying inputs would show if they behaved as these ``n`` did.
+    """
+    scale = n_certify / n
+    scaled = np.round(np.asarray(accepted) * scale)
+    return binomial_p_value(np.minimum(np.round(np.asarray(errors) * scale), scaled), scaled, epsilon)
 
 
 def ltt_sequence(order_scores, order_errors, epsilon: float, n_certify: int) -> np.ndarray:
@@ -55,10 +66,8 @@ def ltt_sequence(order_scores, order_errors, epsilon: float, n_certify: int) -> 
     lowest score would not). Returns float64 (m,).
     """
     epsilon = check_level(epsilon, "epsilon")
-    thresholds, accepted, errors = _tie_groups(Ranked(order_scores, order_errors))
-    scale = n_certify / len(order_scores)
-    scaled = np.round(accepted * scale)
-    p = binomial_p_value(np.minimum(np.round(errors * scale), scaled), scaled, epsilon)
+    thresholds, accepted, errors = tie_groups(Ranked(order_scores, order_errors))
+    p = scaled_p_values(accepted, errors, len(order_scores), n_certify, epsilon)
     return np.append(thresholds[int(np.argmin(p)) :], ACCEPT_ALL)
 
 
