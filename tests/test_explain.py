@@ -444,3 +444,13 @@ def test_on_mnist_accuracy_falls_and_detection_rises_with_sigma(tmp_path):
         )
         assert accuracy[-1] < accuracy[0] - 0.2, accuracy
         assert all(b >= a - 0.005 for a, b in zip(knn, knn[1:], strict=False)) and knn[-1] > 0.95, knn
+
+
+def test_a_unit_named_twice_in_other_spellings_is_refused():
+    """Duplicates are found among the parsed units, so the Python API refuses what the CLI does."""
+    from au.explain.config import UnitsConfig
+
+    for units in (("fc1:3", " fc1:3"), ("fc1:3", "fc1:03"), ("conv2:1:0:2", "conv2:1:0:02")):
+        with pytest.raises(AUError, match="names a unit twice"):
+            UnitsConfig(units=units)
+    assert UnitsConfig(units=("fc1:3", "fc1:4")).units == ("fc1:3", "fc1:4")

@@ -130,9 +130,8 @@ class UnitsConfig:
     def __post_init__(self) -> None:
         if not self.units:
             raise AUError("--unit: name at least one unit as LAYER:CHANNEL or LAYER:CHANNEL:Y:X")
-        for text in self.units:
-            parse_unit(text)
-        if len(set(self.units)) != len(self.units):
+        parsed = [parse_unit(text) for text in self.units]
+        if len(set(parsed)) != len(parsed):  # as units: "fc1:3" and " fc1:3" are one
             raise AUError("--unit names a unit twice; list each once")
         if self.top < 1:
             raise AUError(f"--top must be at least 1, got {self.top}")
